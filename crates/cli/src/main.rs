@@ -1,0 +1,2 @@
+//! The `rocmforge` command line.
+fn main() {}

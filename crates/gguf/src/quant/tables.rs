@@ -1,0 +1,1 @@
+//! Lookup tables shared by quantizers and dequantizers (from ggml-common.h).
