@@ -77,7 +77,11 @@ fn dequantization_is_bit_exact() {
     for fixture in fixtures("dequantize") {
         for parallel in [false, true] {
             let mut out = vec![0.0f32; fixture.elements];
-            let convert = if parallel { quant::dequantize_parallel } else { quant::dequantize };
+            let convert = if parallel {
+                quant::dequantize_parallel
+            } else {
+                quant::dequantize
+            };
             convert(fixture.ty, &fixture.input, &mut out).unwrap();
             let got: &[u8] = bytemuck::cast_slice(&out);
             if let Some(at) = first_difference(got, &fixture.output) {
@@ -98,7 +102,10 @@ fn quantization_is_byte_exact() {
     let fixtures = fixtures("quantize");
     let covered: Vec<GgmlType> = fixtures.iter().map(|f| f.ty).collect();
     for ty in quant::QUANTIZABLE {
-        assert!(ty == GgmlType::F32 || covered.contains(&ty), "no quantize fixture for {ty}");
+        assert!(
+            ty == GgmlType::F32 || covered.contains(&ty),
+            "no quantize fixture for {ty}"
+        );
     }
     let mut failures = Vec::new();
     for fixture in fixtures {
@@ -109,7 +116,11 @@ fn quantization_is_byte_exact() {
             .collect();
         for parallel in [false, true] {
             let mut out = vec![0u8; fixture.output.len()];
-            let convert = if parallel { quant::quantize_parallel } else { quant::quantize };
+            let convert = if parallel {
+                quant::quantize_parallel
+            } else {
+                quant::quantize
+            };
             convert(fixture.ty, &input, &mut out).unwrap();
             if let Some(at) = first_difference(&out, &fixture.output) {
                 let block = at / fixture.ty.type_size();

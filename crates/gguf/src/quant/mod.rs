@@ -74,8 +74,12 @@ pub fn can_quantize(ty: GgmlType) -> bool {
 /// Checks that `bytes` of `ty` hold exactly `elements` values; returns the block count.
 fn check_lengths(ty: GgmlType, bytes: usize, elements: usize) -> Result<usize, QuantError> {
     let block_size = ty.block_size();
-    if elements % block_size != 0 {
-        return Err(QuantError::NotBlockMultiple { ty, elements, block_size });
+    if !elements.is_multiple_of(block_size) {
+        return Err(QuantError::NotBlockMultiple {
+            ty,
+            elements,
+            block_size,
+        });
     }
     let blocks = elements / block_size;
     let expected = blocks.checked_mul(ty.type_size());
@@ -114,7 +118,11 @@ pub fn dequantize_parallel(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<
 }
 
 /// Dequantizes into a new vector of `elements` values.
-pub fn dequantize_to_vec(ty: GgmlType, src: &[u8], elements: usize) -> Result<Vec<f32>, QuantError> {
+pub fn dequantize_to_vec(
+    ty: GgmlType,
+    src: &[u8],
+    elements: usize,
+) -> Result<Vec<f32>, QuantError> {
     check_lengths(ty, src.len(), elements)?;
     let mut out = vec![0.0; elements];
     dequantize_parallel(ty, src, &mut out)?;
@@ -147,8 +155,12 @@ pub fn quantize_parallel(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<()
 /// Quantizes into a new vector of bytes.
 pub fn quantize_to_vec(ty: GgmlType, src: &[f32]) -> Result<Vec<u8>, QuantError> {
     let block_size = ty.block_size();
-    if src.len() % block_size != 0 {
-        return Err(QuantError::NotBlockMultiple { ty, elements: src.len(), block_size });
+    if !src.len().is_multiple_of(block_size) {
+        return Err(QuantError::NotBlockMultiple {
+            ty,
+            elements: src.len(),
+            block_size,
+        });
     }
     let mut out = vec![0; src.len() / block_size * ty.type_size()];
     quantize_parallel(ty, src, &mut out)?;
