@@ -1,1 +1,2 @@
-//! Shared helpers for the cross-crate integration tests in `tests/tests/`.
+//! Cross-crate integration tests live in `tests/`; this library holds nothing but
+//! lets Cargo build them as one package.

@@ -9,7 +9,7 @@ use crate::types::GgmlType;
 #[non_exhaustive]
 pub enum GgufError {
     /// The file could not be opened, mapped or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

@@ -86,8 +86,14 @@ impl GgufFile {
             source,
         };
         let file = File::open(path).map_err(io_error)?;
-        let len = file.metadata().map_err(io_error)?.len();
-        if len == 0 {
+        let meta = file.metadata().map_err(io_error)?;
+        if meta.is_dir() {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a directory",
+            )));
+        }
+        if meta.len() == 0 {
             // Mapping an empty file fails on some systems; parse it for a clear error.
             return Self::from_bytes(&[]);
         }

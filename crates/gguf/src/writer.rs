@@ -229,21 +229,33 @@ impl<W: Write> TensorDataWriter<'_, W> {
 
     /// Writes the next tensor's bytes, which must be exactly its declared size.
     pub fn write_tensor(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        self.write_tensor_with(|out| out.write_all(bytes))
+    }
+
+    /// Writes the next tensor's data in pieces: `produce` writes the bytes to the
+    /// sink it is given, as many calls as it likes, exactly the declared size in all.
+    /// Lets callers stream tensors larger than they want to hold in memory.
+    pub fn write_tensor_with(
+        &mut self,
+        produce: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), WriteError> {
         let spec = self.tensors.get(self.next).ok_or_else(|| {
             WriteError::DataMismatch(format!(
                 "more data than the {} declared tensors",
                 self.tensors.len()
             ))
         })?;
-        if bytes.len() as u64 != spec.size {
+        let mut counted = CountingWriter {
+            inner: &mut self.out,
+            written: 0,
+        };
+        produce(&mut counted)?;
+        if counted.written != spec.size {
             return Err(WriteError::DataMismatch(format!(
                 "tensor `{}` needs {} bytes, got {}",
-                spec.name,
-                spec.size,
-                bytes.len()
+                spec.name, spec.size, counted.written
             )));
         }
-        self.out.write_all(bytes)?;
         let padding = spec.size.next_multiple_of(self.alignment) - spec.size;
         self.out.write_all(&vec![0; padding as usize])?;
         self.next += 1;
@@ -260,6 +272,24 @@ impl<W: Write> TensorDataWriter<'_, W> {
         }
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// Counts the bytes passed through to the destination.
+struct CountingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    written: u64,
+}
+
+impl<W: Write> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -1,0 +1,141 @@
+//! End-to-end tests of the `rocmforge` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rocmforge_gguf::{GgmlType, GgufBuilder};
+
+fn rocmforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn temp_model(name: &str) -> PathBuf {
+    let mut b = GgufBuilder::new();
+    b.add_metadata("general.architecture", "llama").unwrap();
+    b.add_metadata("llama.block_count", 2u32).unwrap();
+    let tokens: Vec<String> = (0..100).map(|i| format!("tok{i}")).collect();
+    b.add_metadata("tokenizer.ggml.tokens", rocmforge_gguf::Value::from(tokens))
+        .unwrap();
+    b.add_tensor("token_embd.weight", &[64, 4], GgmlType::Q8_0)
+        .unwrap();
+    b.add_tensor("output_norm.weight", &[64], GgmlType::F32)
+        .unwrap();
+    let path =
+        std::env::temp_dir().join(format!("rocmforge-cli-{}-{name}.gguf", std::process::id()));
+    std::fs::write(&path, b.to_bytes(&[&[0; 8 * 34], &[0; 256]]).unwrap()).unwrap();
+    path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn inspect_prints_header_metadata_tensors_and_totals() {
+    let path = temp_model("text");
+    let out = rocmforge(&["inspect", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "GGUF version:  3",
+        "architecture:  llama",
+        "metadata (3 entries):",
+        "llama.block_count",
+        "… 92 more] (100 items)",
+        "tensors (2):",
+        "token_embd.weight",
+        "Q8_0",
+        "[64, 4]",
+        "totals by type:",
+        "total          2",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn inspect_json_has_the_same_content() {
+    let path = temp_model("json");
+    let out = rocmforge(&["inspect", "--json", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], 3);
+    assert_eq!(json["architecture"], "llama");
+    assert_eq!(json["metadata"].as_array().unwrap().len(), 3);
+    let tokens = &json["metadata"][2]["value"];
+    assert_eq!(tokens["len"], 100);
+    assert_eq!(tokens["truncated"], true);
+    assert_eq!(tokens["items"].as_array().unwrap().len(), 8);
+    assert_eq!(json["tensors"][0]["name"], "token_embd.weight");
+    assert_eq!(json["tensors"][0]["type"], "Q8_0");
+    assert_eq!(json["tensors"][0]["shape"], serde_json::json!([64, 4]));
+    assert_eq!(json["total"]["tensors"], 2);
+}
+
+#[test]
+fn inspect_of_a_bad_file_fails_with_one_line() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gguf/tests/malformed");
+    for (file, fragment) in [
+        ("tensors_overlap.gguf", "tensors `a` and `b` overlap"),
+        ("bad_magic.gguf", "not a GGUF file"),
+        ("empty.gguf", "not a GGUF file"),
+    ] {
+        let out = rocmforge(&["inspect", corpus.join(file).to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(fragment),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = rocmforge(&["inspect", "/definitely/not/here.gguf"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: cannot read /definitely/not/here.gguf: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    assert_eq!(rocmforge(&["inspect"]).status.code(), Some(1));
+    assert_eq!(rocmforge(&["frobnicate"]).status.code(), Some(1));
+    let help = rocmforge(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("inspect"));
+}
+
+/// The real model from `cargo xtask fetch-models`.
+#[test]
+fn inspect_gemma_3_270m() {
+    let models = std::env::var_os("ROCMFORGE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
+        });
+    let path = models.map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"));
+    let Some(path) = path.filter(|p| p.exists()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must fetch the model first (cargo xtask fetch-models)"
+        );
+        eprintln!("SKIPPED inspect_gemma_3_270m: run `cargo xtask fetch-models` first");
+        return;
+    };
+    let out = rocmforge(&["inspect", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["architecture"], "gemma3");
+    assert_eq!(json["tensors"].as_array().unwrap().len(), 236);
+    assert_eq!(json["total"]["tensors"], 236);
+}

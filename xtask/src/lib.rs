@@ -1,0 +1,18 @@
+//! Project automation behind `cargo xtask`, also used by the integration tests
+//! (which generate their tiny models with [`gen_model`]).
+
+pub mod fetch;
+pub mod gen_model;
+pub mod test;
+
+use std::path::PathBuf;
+
+/// The model cache: `$ROCMFORGE_MODELS`, or `~/.cache/rocmforge/models`.
+pub fn models_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("ROCMFORGE_MODELS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| anyhow::anyhow!("neither ROCMFORGE_MODELS nor HOME is set"))?;
+    Ok(PathBuf::from(home).join(".cache/rocmforge/models"))
+}

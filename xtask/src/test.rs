@@ -1,0 +1,57 @@
+//! `cargo xtask test`: the project's test command.
+//!
+//! Prepares what the test suite needs on a fresh machine, then runs it:
+//! 1. the `gguf` Python package, with which tests check that our files are read by
+//!    the reference reader (installed with pip when missing);
+//! 2. the Gemma 3 270M model in the model cache (`fetch-models`);
+//! 3. `cargo test --workspace`, plus any arguments given.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The `gguf` release whose reader the tests run against.
+const PYTHON_GGUF: &str = "gguf==0.19.0";
+
+pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
+    ensure_python_gguf()?;
+    crate::fetch::fetch_models()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(cargo_args)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    Ok(())
+}
+
+fn python_gguf_importable() -> bool {
+    Command::new("python3")
+        .args(["-c", "import gguf"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+fn ensure_python_gguf() -> anyhow::Result<()> {
+    if python_gguf_importable() {
+        return Ok(());
+    }
+    eprintln!("installing the Python package {PYTHON_GGUF} (reference GGUF reader for the tests)");
+    // A plain install works in virtual environments and pyenv; a user install where
+    // the system Python refuses to be changed.
+    for extra in [&[][..], &["--user"][..]] {
+        let status = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(extra)
+            .arg(PYTHON_GGUF)
+            .status()
+            .context("running python3 -m pip (is Python 3 with pip installed?)")?;
+        if status.success() && python_gguf_importable() {
+            return Ok(());
+        }
+    }
+    bail!("could not install {PYTHON_GGUF} with pip")
+}
