@@ -90,3 +90,19 @@ fn every_prefix_of_a_valid_file_is_rejected_cleanly() {
         assert!(err.offset().is_some(), "prefix {len}: {err}");
     }
 }
+
+#[test]
+fn fuzz_seeds_are_valid_files() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let mut count = 0;
+    for entry in std::fs::read_dir(seeds).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gguf") {
+            let file =
+                GgufFile::open(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            assert!(!file.metadata().is_empty());
+            count += 1;
+        }
+    }
+    assert_eq!(count, 3);
+}
