@@ -10,6 +10,8 @@
 //! needs no alignment. Every byte value is valid input: table indices are masked to
 //! the table size, so no input can make a kernel panic.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod float;
 mod fp4;
 mod iquants;
@@ -28,6 +30,10 @@ use crate::types::GgmlType;
 /// Dequantizes whole blocks. Lengths were checked by the caller:
 /// `src.len() == n * ty.type_size()` and `dst.len() == n * ty.block_size()`.
 pub(crate) fn dequantize_blocks(ty: GgmlType, src: &[u8], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::dequantize_blocks(ty, src, dst) {
+        return;
+    }
     dequantize_blocks_scalar(ty, src, dst);
 }
 
