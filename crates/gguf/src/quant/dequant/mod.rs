@@ -3,8 +3,9 @@
 //! Every kernel mirrors the order of float operations of ggml's reference
 //! `dequantize_row_*` (ggml is built without floating-point contraction for the
 //! reference, so neither side uses fused multiply-add). The results are therefore
-//! bit-identical for every input whose outputs are not NaN; where an output is NaN,
-//! only the fact that it is NaN is promised, not its payload.
+//! bit-identical to ggml's. Where an output is NaN (a NaN or infinite scale), the
+//! payload comes from the hardware's NaN propagation, as in ggml; it matches on
+//! x86-64, but Rust does not promise NaN payloads, so only NaN-ness is guaranteed.
 //!
 //! Kernels read blocks as plain bytes with little-endian field reads, so the input
 //! needs no alignment. Every byte value is valid input: table indices are masked to
