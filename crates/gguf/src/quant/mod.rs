@@ -74,7 +74,7 @@ pub fn can_quantize(ty: GgmlType) -> bool {
 /// Checks that `bytes` of `ty` hold exactly `elements` values; returns the block count.
 fn check_lengths(ty: GgmlType, bytes: usize, elements: usize) -> Result<usize, QuantError> {
     let block_size = ty.block_size();
-    if elements % block_size != 0 {
+    if !elements.is_multiple_of(block_size) {
         return Err(QuantError::NotBlockMultiple { ty, elements, block_size });
     }
     let blocks = elements / block_size;
@@ -147,7 +147,7 @@ pub fn quantize_parallel(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<()
 /// Quantizes into a new vector of bytes.
 pub fn quantize_to_vec(ty: GgmlType, src: &[f32]) -> Result<Vec<u8>, QuantError> {
     let block_size = ty.block_size();
-    if src.len() % block_size != 0 {
+    if !src.len().is_multiple_of(block_size) {
         return Err(QuantError::NotBlockMultiple { ty, elements: src.len(), block_size });
     }
     let mut out = vec![0; src.len() / block_size * ty.type_size()];
