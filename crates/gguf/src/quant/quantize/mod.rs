@@ -12,6 +12,8 @@
 
 mod float;
 mod fp4;
+mod kquant_search;
+mod kquants;
 mod legacy;
 
 use crate::types::GgmlType;
@@ -29,6 +31,12 @@ pub(crate) fn quantize_blocks(ty: GgmlType, src: &[f32], dst: &mut [u8]) {
         GgmlType::Q5_1 => each_block(src, dst, legacy::q5_1),
         GgmlType::Q8_0 => each_block(src, dst, legacy::q8_0),
         GgmlType::Q8_1 => each_block(src, dst, legacy::q8_1),
+        GgmlType::Q2_K => each_block(src, dst, kquants::q2_k),
+        GgmlType::Q3_K => each_block(src, dst, kquants::q3_k),
+        GgmlType::Q4_K => each_block(src, dst, kquants::q4_k),
+        GgmlType::Q5_K => each_block(src, dst, kquants::q5_k),
+        GgmlType::Q6_K => each_block(src, dst, kquants::q6_k),
+        GgmlType::Q8_K => each_block(src, dst, kquants::q8_k),
         GgmlType::MXFP4 => each_block(src, dst, fp4::mxfp4),
         _ => unreachable!("{ty} has no quantizer; the caller checks can_quantize"),
     }
