@@ -1,12 +1,72 @@
 //! The k-quants: super-blocks of 256 values split into groups of 16 or 32, each with
 //! its own quantized scale (Q2_K … Q6_K), plus the 8-bit Q8_K.
+//!
+//! The scale searches run over several super-blocks at once (see `kquant_search`);
+//! everything after the search works one super-block at a time.
 
 use super::float::{f16_bits, f16_value};
 use super::kquant_search::{
-    GROUP_MAX_EPS, Search, make_q3_quants, make_qkx2_quants, make_qx_quants,
+    GROUP_MAX_EPS, MAX_GROUPS, Search, make_q3_quants, make_qkx2_quants, make_qx_quants,
 };
 use super::{nearest_int, put_u16};
 use crate::types::QK_K;
+
+/// Values of up to [`MAX_GROUPS`] groups of `N`, transposed for the searches:
+/// value `i` of group `k` sits at `i * groups + k`.
+struct Regrouped<const N: usize> {
+    values: [f32; MAX_GROUPS * 32],
+    groups: usize,
+}
+
+impl<const N: usize> Regrouped<N> {
+    /// Groups per super-block.
+    const PER_BLOCK: usize = QK_K / N;
+    /// Super-blocks searched together.
+    const BATCH: usize = MAX_GROUPS / Self::PER_BLOCK;
+
+    fn new(blocks: &[[f32; QK_K]]) -> Self {
+        let groups = blocks.len() * Self::PER_BLOCK;
+        let mut values = [0.0; MAX_GROUPS * 32];
+        for (k, group) in blocks.as_flattened().chunks_exact(N).enumerate() {
+            for (i, &v) in group.iter().enumerate() {
+                values[i * groups + k] = v;
+            }
+        }
+        Self { values, groups }
+    }
+
+    fn values(&self) -> &[f32] {
+        &self.values[..N * self.groups]
+    }
+
+    /// The levels of super-block `block` back in value order.
+    fn block_levels<T: Copy + Default>(&self, levels: &[T], block: usize) -> [T; QK_K] {
+        let mut out = [T::default(); QK_K];
+        for (j, group) in out.chunks_exact_mut(N).enumerate() {
+            let k = block * Self::PER_BLOCK + j;
+            for (i, l) in group.iter_mut().enumerate() {
+                *l = levels[i * self.groups + k];
+            }
+        }
+        out
+    }
+}
+
+/// Runs `quantize` over batches of whole super-blocks of `src` and their `S`-byte
+/// outputs in `dst`.
+#[inline(always)]
+fn in_batches<const S: usize>(
+    src: &[f32],
+    dst: &mut [u8],
+    batch: usize,
+    mut quantize: impl FnMut(&[[f32; QK_K]], &mut [[u8; S]]),
+) {
+    let (blocks, _) = src.as_chunks::<QK_K>();
+    let (outs, _) = dst.as_chunks_mut::<S>();
+    for (xs, ys) in blocks.chunks(batch).zip(outs.chunks_mut(batch)) {
+        quantize(xs, ys);
+    }
+}
 
 /// Packs four 2-bit levels 32 apart into each byte, 128 values per 32 bytes.
 #[inline(always)]
@@ -19,7 +79,7 @@ fn pack_2bit(levels: &[u8; QK_K], qs: &mut [u8]) {
 }
 
 /// Q2_K: 16 groups of 16 with 4-bit scales and 4-bit minimums, 2-bit levels.
-pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
+pub(super) fn q2_k(src: &[f32], dst: &mut [u8]) {
     const SEARCH: Search = Search {
         nmax: 3,
         rmin: -0.5,
@@ -27,20 +87,41 @@ pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
         nstep: 15,
         use_mad: true,
     };
-    let groups = x.as_chunks::<16>().0;
-    let mut levels = [0u8; QK_K];
-    let mut scales = [0f32; QK_K / 16];
-    let mut mins = [0f32; QK_K / 16];
-    let (mut max_scale, mut max_min) = (0f32, 0f32);
-    for (j, group) in groups.iter().enumerate() {
-        let weights = group.map(f32::abs);
-        let out = levels.as_chunks_mut::<16>().0;
-        (scales[j], mins[j]) = make_qkx2_quants(group, &weights, &mut out[j], SEARCH);
-        if scales[j] > max_scale {
-            max_scale = scales[j];
+    in_batches::<84>(src, dst, Regrouped::<16>::BATCH, |xs, ys| {
+        let x = Regrouped::<16>::new(xs);
+        let g = x.groups;
+        let weights = x.values.map(f32::abs);
+        let mut levels = [0u8; MAX_GROUPS * 16];
+        let (mut scales, mut mins) = ([0.0f32; MAX_GROUPS], [0.0f32; MAX_GROUPS]);
+        make_qkx2_quants::<16>(
+            x.values(),
+            &weights,
+            &mut levels,
+            &mut scales[..g],
+            &mut mins[..g],
+            SEARCH,
+        );
+        let (scales, mins) = (scales.as_chunks::<16>().0, mins.as_chunks::<16>().0);
+        for (b, (block, y)) in xs.iter().zip(ys).enumerate() {
+            q2_k_block(block, x.block_levels(&levels, b), &scales[b], &mins[b], y);
         }
-        if mins[j] > max_min {
-            max_min = mins[j];
+    });
+}
+
+fn q2_k_block(
+    x: &[f32; QK_K],
+    mut levels: [u8; QK_K],
+    scales: &[f32; 16],
+    mins: &[f32; 16],
+    y: &mut [u8; 84],
+) {
+    let (mut max_scale, mut max_min) = (0f32, 0f32);
+    for (&scale, &min) in scales.iter().zip(mins) {
+        if scale > max_scale {
+            max_scale = scale;
+        }
+        if min > max_min {
+            max_min = min;
         }
     }
 
@@ -48,7 +129,7 @@ pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
     let mut d = 0;
     if max_scale > 0.0 {
         let iscale = 15.0 / max_scale;
-        for (p, &s) in packed.iter_mut().zip(&scales) {
+        for (p, &s) in packed.iter_mut().zip(scales) {
             *p = nearest_int(iscale * s) as u8;
         }
         d = f16_bits(max_scale / 15.0);
@@ -56,7 +137,7 @@ pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
     let mut dmin = 0;
     if max_min > 0.0 {
         let iscale = 15.0 / max_min;
-        for (p, &m) in packed.iter_mut().zip(&mins) {
+        for (p, &m) in packed.iter_mut().zip(mins) {
             *p |= (nearest_int(iscale * m) << 4) as u8;
         }
         dmin = f16_bits(max_min / 15.0);
@@ -64,7 +145,7 @@ pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
 
     // Requantize against the rounded scales; groups with a zero scale keep the
     // search's levels.
-    for (j, group) in groups.iter().enumerate() {
+    for (j, group) in x.as_chunks::<16>().0.iter().enumerate() {
         let d = f16_value(d) * f32::from(packed[j] & 0x0f);
         if d == 0.0 {
             continue;
@@ -83,20 +164,29 @@ pub(super) fn q2_k(x: &[f32; QK_K], y: &mut [u8; 84]) {
 
 /// Q3_K: 16 groups of 16 with signed 6-bit scales, 3-bit levels stored as 2 low
 /// bits plus a high-bit mask.
-pub(super) fn q3_k(x: &[f32; QK_K], y: &mut [u8; 110]) {
-    let groups = x.as_chunks::<16>().0;
-    let mut signed = [0i8; QK_K];
-    let mut scales = [0f32; QK_K / 16];
+pub(super) fn q3_k(src: &[f32], dst: &mut [u8]) {
+    in_batches::<110>(src, dst, Regrouped::<16>::BATCH, |xs, ys| {
+        let x = Regrouped::<16>::new(xs);
+        let g = x.groups;
+        let mut levels = [0i8; MAX_GROUPS * 16];
+        let mut scales = [0.0f32; MAX_GROUPS];
+        make_q3_quants::<16>(x.values(), 4, &mut levels, &mut scales[..g]);
+        let scales = scales.as_chunks::<16>().0;
+        for (b, (block, y)) in xs.iter().zip(ys).enumerate() {
+            let found = x.block_levels(&levels, b).map(|l| l as u8);
+            q3_k_block(block, found, &scales[b], y);
+        }
+    });
+}
+
+fn q3_k_block(x: &[f32; QK_K], mut levels: [u8; QK_K], scales: &[f32; 16], y: &mut [u8; 110]) {
     let (mut max_scale, mut amax) = (0f32, 0f32);
-    for (j, group) in groups.iter().enumerate() {
-        let out = signed.as_chunks_mut::<16>().0;
-        scales[j] = make_q3_quants(group, 4, &mut out[j]);
-        if scales[j].abs() > amax {
-            amax = scales[j].abs();
-            max_scale = scales[j];
+    for &scale in scales {
+        if scale.abs() > amax {
+            amax = scale.abs();
+            max_scale = scale;
         }
     }
-    let mut levels = signed.map(|l| l as u8);
 
     // Six bits per scale: the low four in bytes 0..8 (two per byte), the high two
     // in bytes 8..12.
@@ -116,7 +206,7 @@ pub(super) fn q3_k(x: &[f32; QK_K], y: &mut [u8; 110]) {
         d = f16_bits(1.0 / iscale);
     }
 
-    for (j, group) in groups.iter().enumerate() {
+    for (j, group) in x.as_chunks::<16>().0.iter().enumerate() {
         let low = if j < 8 {
             packed[j] & 0x0f
         } else {
@@ -147,17 +237,6 @@ pub(super) fn q3_k(x: &[f32; QK_K], y: &mut [u8; 110]) {
     put_u16(y, 108, d);
 }
 
-/// Weights for the Q4_K/Q5_K search: the group's RMS plus each value's magnitude.
-#[inline(always)]
-fn rms_weights(group: &[f32; 32]) -> [f32; 32] {
-    let mut sum_x2 = 0.0f32;
-    for &v in group {
-        sum_x2 += v * v;
-    }
-    let av_x = (sum_x2 / 32.0).sqrt();
-    group.map(|v| av_x + v.abs())
-}
-
 /// Packs 6-bit scales and minimums of eight groups into 12 bytes (the layout that
 /// ggml's `get_scale_min_k4` reads).
 #[inline(always)]
@@ -184,24 +263,69 @@ fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
     }
 }
 
-/// The shared part of Q4_K and Q5_K: eight groups of 32 with 6-bit scales and
-/// minimums. Returns the levels (in `0..=nmax`) and the header `(d, dmin, scales)`.
+/// A Q4_K/Q5_K super-block before bit packing: levels in `0..=nmax` and the header.
+struct ScaleMinBlock {
+    levels: [u8; QK_K],
+    d: u16,
+    dmin: u16,
+    scales: [u8; 12],
+}
+
+/// The shared part of Q4_K and Q5_K: eight groups of 32 per super-block with 6-bit
+/// scales and minimums. Hands each super-block's result to `write`.
 #[inline(always)]
-fn scale_min_k(x: &[f32; QK_K], search: Search) -> ([u8; QK_K], u16, u16, [u8; 12]) {
-    let groups = x.as_chunks::<32>().0;
-    let mut levels = [0u8; QK_K];
-    let mut scales = [0f32; QK_K / 32];
-    let mut mins = [0f32; QK_K / 32];
-    let (mut max_scale, mut max_min) = (0f32, 0f32);
-    for (j, group) in groups.iter().enumerate() {
-        let weights = rms_weights(group);
-        let out = levels.as_chunks_mut::<32>().0;
-        (scales[j], mins[j]) = make_qkx2_quants(group, &weights, &mut out[j], search);
-        if scales[j] > max_scale {
-            max_scale = scales[j];
+fn scale_min_k<const S: usize>(
+    src: &[f32],
+    dst: &mut [u8],
+    search: Search,
+    write: impl Fn(&ScaleMinBlock, &mut [u8; S]),
+) {
+    in_batches::<S>(src, dst, Regrouped::<32>::BATCH, |xs, ys| {
+        let x = Regrouped::<32>::new(xs);
+        let g = x.groups;
+        // Weights: each group's RMS plus the value's magnitude.
+        let mut sum_x2 = [0.0f32; MAX_GROUPS];
+        for row in x.values().chunks_exact(g) {
+            for (s, &v) in sum_x2.iter_mut().zip(row) {
+                *s += v * v;
+            }
         }
-        if mins[j] > max_min {
-            max_min = mins[j];
+        let av_x = sum_x2.map(|s| (s / 32.0).sqrt());
+        let mut weights = [0.0f32; MAX_GROUPS * 32];
+        for (wrow, row) in weights.chunks_exact_mut(g).zip(x.values().chunks_exact(g)) {
+            for ((w, &v), &a) in wrow.iter_mut().zip(row).zip(&av_x) {
+                *w = a + v.abs();
+            }
+        }
+        let mut levels = [0u8; MAX_GROUPS * 32];
+        let (mut scales, mut mins) = ([0.0f32; MAX_GROUPS], [0.0f32; MAX_GROUPS]);
+        let (sc, mn) = (&mut scales[..g], &mut mins[..g]);
+        make_qkx2_quants::<32>(x.values(), &weights, &mut levels, sc, mn, search);
+        let (scales, mins) = (scales.as_chunks::<8>().0, mins.as_chunks::<8>().0);
+        for (b, (block, y)) in xs.iter().zip(ys).enumerate() {
+            let found = x.block_levels(&levels, b);
+            write(
+                &scale_min_k_block(block, found, &scales[b], &mins[b], search.nmax),
+                y,
+            );
+        }
+    });
+}
+
+fn scale_min_k_block(
+    x: &[f32; QK_K],
+    mut levels: [u8; QK_K],
+    scales: &[f32; 8],
+    mins: &[f32; 8],
+    nmax: i32,
+) -> ScaleMinBlock {
+    let (mut max_scale, mut max_min) = (0f32, 0f32);
+    for (&scale, &min) in scales.iter().zip(mins) {
+        if scale > max_scale {
+            max_scale = scale;
+        }
+        if min > max_min {
+            max_min = min;
         }
     }
 
@@ -217,8 +341,9 @@ fn scale_min_k(x: &[f32; QK_K], search: Search) -> ([u8; QK_K], u16, u16, [u8; 1
     let d = f16_bits(max_scale / 63.0);
     let dmin = f16_bits(max_min / 63.0);
 
-    let nmax = search.nmax;
-    for (j, group) in groups.iter().enumerate() {
+    // Requantize against the rounded scales; groups with a zero scale keep the
+    // search's levels.
+    for (j, group) in x.as_chunks::<32>().0.iter().enumerate() {
         let (sc, m) = scale_min_k4(j, &packed);
         let d = f16_value(d) * f32::from(sc);
         if d == 0.0 {
@@ -229,11 +354,16 @@ fn scale_min_k(x: &[f32; QK_K], search: Search) -> ([u8; QK_K], u16, u16, [u8; 1
             *q = nearest_int((v + dm) / d).clamp(0, nmax) as u8;
         }
     }
-    (levels, d, dmin, packed)
+    ScaleMinBlock {
+        levels,
+        d,
+        dmin,
+        scales: packed,
+    }
 }
 
 /// Q4_K: eight groups of 32, 4-bit levels.
-pub(super) fn q4_k(x: &[f32; QK_K], y: &mut [u8; 144]) {
+pub(super) fn q4_k(src: &[f32], dst: &mut [u8]) {
     const SEARCH: Search = Search {
         nmax: 15,
         rmin: -1.0,
@@ -241,20 +371,21 @@ pub(super) fn q4_k(x: &[f32; QK_K], y: &mut [u8; 144]) {
         nstep: 20,
         use_mad: false,
     };
-    let (levels, d, dmin, scales) = scale_min_k(x, SEARCH);
-    put_u16(y, 0, d);
-    put_u16(y, 2, dmin);
-    y[4..16].copy_from_slice(&scales);
-    // Each 32 bytes hold 64 values: the first 32 in the low nibbles.
-    for (chunk, out) in levels.chunks_exact(64).zip(y[16..].chunks_exact_mut(32)) {
-        for (l, q) in out.iter_mut().enumerate() {
-            *q = chunk[l] | chunk[l + 32] << 4;
+    scale_min_k::<144>(src, dst, SEARCH, |b, y| {
+        put_u16(y, 0, b.d);
+        put_u16(y, 2, b.dmin);
+        y[4..16].copy_from_slice(&b.scales);
+        // Each 32 bytes hold 64 values: the first 32 in the low nibbles.
+        for (chunk, out) in b.levels.chunks_exact(64).zip(y[16..].chunks_exact_mut(32)) {
+            for (l, q) in out.iter_mut().enumerate() {
+                *q = chunk[l] | chunk[l + 32] << 4;
+            }
         }
-    }
+    });
 }
 
 /// Q5_K: eight groups of 32, 5-bit levels (fifth bits in `qh`).
-pub(super) fn q5_k(x: &[f32; QK_K], y: &mut [u8; 176]) {
+pub(super) fn q5_k(src: &[f32], dst: &mut [u8]) {
     const SEARCH: Search = Search {
         nmax: 31,
         rmin: -0.5,
@@ -262,43 +393,50 @@ pub(super) fn q5_k(x: &[f32; QK_K], y: &mut [u8; 176]) {
         nstep: 15,
         use_mad: false,
     };
-    let (levels, d, dmin, scales) = scale_min_k(x, SEARCH);
-    put_u16(y, 0, d);
-    put_u16(y, 2, dmin);
-    y[4..16].copy_from_slice(&scales);
-    let mut qh = [0u8; QK_K / 8];
-    for (n, (chunk, out)) in levels
-        .chunks_exact(64)
-        .zip(y[48..].chunks_exact_mut(32))
-        .enumerate()
-    {
-        let (m1, m2) = (1u8 << (2 * n), 2u8 << (2 * n));
-        for (j, q) in out.iter_mut().enumerate() {
-            let (lo, hi) = (chunk[j], chunk[j + 32]);
-            if lo > 15 {
-                qh[j] |= m1;
+    scale_min_k::<176>(src, dst, SEARCH, |b, y| {
+        put_u16(y, 0, b.d);
+        put_u16(y, 2, b.dmin);
+        y[4..16].copy_from_slice(&b.scales);
+        let mut qh = [0u8; QK_K / 8];
+        let qs = y[48..].chunks_exact_mut(32);
+        for (n, (chunk, out)) in b.levels.chunks_exact(64).zip(qs).enumerate() {
+            let (m1, m2) = (1u8 << (2 * n), 2u8 << (2 * n));
+            for (j, q) in out.iter_mut().enumerate() {
+                let (lo, hi) = (chunk[j], chunk[j + 32]);
+                if lo > 15 {
+                    qh[j] |= m1;
+                }
+                if hi > 15 {
+                    qh[j] |= m2;
+                }
+                *q = (lo & 0x0f) | (hi & 0x0f) << 4;
             }
-            if hi > 15 {
-                qh[j] |= m2;
-            }
-            *q = (lo & 0x0f) | (hi & 0x0f) << 4;
         }
-    }
-    y[16..48].copy_from_slice(&qh);
+        y[16..48].copy_from_slice(&qh);
+    });
 }
 
 /// Q6_K: 16 groups of 16 with signed 8-bit scales, 6-bit levels.
-pub(super) fn q6_k(x: &[f32; QK_K], y: &mut [u8; 210]) {
-    let groups = x.as_chunks::<16>().0;
-    let mut levels = [0u8; QK_K];
-    let mut scales = [0f32; QK_K / 16];
+pub(super) fn q6_k(src: &[f32], dst: &mut [u8]) {
+    in_batches::<210>(src, dst, Regrouped::<16>::BATCH, |xs, ys| {
+        let x = Regrouped::<16>::new(xs);
+        let g = x.groups;
+        let mut levels = [0u8; MAX_GROUPS * 16];
+        let mut scales = [0.0f32; MAX_GROUPS];
+        make_qx_quants::<16>(x.values(), 32, &mut levels, &mut scales[..g]);
+        let scales = scales.as_chunks::<16>().0;
+        for (b, (block, y)) in xs.iter().zip(ys).enumerate() {
+            q6_k_block(block, x.block_levels(&levels, b), &scales[b], y);
+        }
+    });
+}
+
+fn q6_k_block(x: &[f32; QK_K], mut levels: [u8; QK_K], scales: &[f32; 16], y: &mut [u8; 210]) {
     let (mut max_scale, mut max_abs_scale) = (0f32, 0f32);
-    for (j, group) in groups.iter().enumerate() {
-        let out = levels.as_chunks_mut::<16>().0;
-        scales[j] = make_qx_quants(group, 32, &mut out[j]);
-        if scales[j].abs() > max_abs_scale {
-            max_abs_scale = scales[j].abs();
-            max_scale = scales[j];
+    for &scale in scales {
+        if scale.abs() > max_abs_scale {
+            max_abs_scale = scale.abs();
+            max_scale = scale;
         }
     }
     if max_abs_scale < GROUP_MAX_EPS {
@@ -309,7 +447,7 @@ pub(super) fn q6_k(x: &[f32; QK_K], y: &mut [u8; 210]) {
     let iscale = -128.0 / max_scale;
     let d = f16_bits(1.0 / iscale);
     let packed = scales.map(|s| nearest_int(iscale * s).min(127) as i8);
-    for (j, group) in groups.iter().enumerate() {
+    for (j, group) in x.as_chunks::<16>().0.iter().enumerate() {
         let d = f16_value(d) * f32::from(packed[j]);
         if d == 0.0 {
             continue;
@@ -323,11 +461,11 @@ pub(super) fn q6_k(x: &[f32; QK_K], y: &mut [u8; 210]) {
     // byte), the top two bits of four values 32 apart in 32 bytes of `qh`.
     let (ql, rest) = y.split_at_mut(128);
     let (qh, tail) = rest.split_at_mut(64);
-    for ((chunk, ql), qh) in levels
+    let halves = levels
         .chunks_exact(128)
         .zip(ql.chunks_exact_mut(64))
-        .zip(qh.chunks_exact_mut(32))
-    {
+        .zip(qh.chunks_exact_mut(32));
+    for ((chunk, ql), qh) in halves {
         for l in 0..32 {
             let [a, b, c, e] = [chunk[l], chunk[l + 32], chunk[l + 64], chunk[l + 96]];
             ql[l] = (a & 0x0f) | (c & 0x0f) << 4;
