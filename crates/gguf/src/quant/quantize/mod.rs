@@ -9,6 +9,18 @@
 //!
 //! Blocks are written straight into the output bytes, little-endian, so the output
 //! needs no particular alignment.
+//!
+//! Any input is accepted: infinities, NaN, subnormals and values near `f32::MAX`
+//! quantize without panicking, deterministically, and to ggml's bytes, as far as
+//! ggml's own result is determined. Two cases are not:
+//!
+//! - NaN payloads. Neither C nor Rust fixes which NaN an operation returns when two
+//!   operands are NaN, and compilers may swap the operands of `+` and `*`. A block
+//!   holding NaNs other than the canonical quiet NaN (`0x7fc0_0000`, with either
+//!   sign) can therefore get different levels than a given ggml build. The
+//!   canonical NaN, which is what arithmetic produces, matches.
+//! - Q8_K blocks of zeros, whose block sums ggml leaves unwritten; they are zero
+//!   here.
 
 mod float;
 mod fp4;
