@@ -68,13 +68,14 @@ fn tiny_models_of_every_family_and_type() {
                 let values = view.to_f32().unwrap();
                 assert!(values.iter().all(|v| v.is_finite()), "{}", view.name());
                 let mean_abs = values.iter().map(|v| v.abs()).sum::<f32>() / values.len() as f32;
+                // Uniform noise of standard deviation 0.02 has mean |w| = 0.02·√3 / 2.
                 let expected = if view.name().contains("norm") {
                     1.0
                 } else {
-                    0.01
+                    0.01 * 3f32.sqrt()
                 };
                 assert!(
-                    (mean_abs - expected).abs() < expected * 0.5,
+                    (mean_abs - expected).abs() < expected * 0.25,
                     "{}: mean |w| = {mean_abs}",
                     view.name()
                 );
