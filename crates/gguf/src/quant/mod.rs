@@ -8,6 +8,7 @@
 //! same bytes as the sequential ones.
 
 mod dequant;
+mod fp4_scales;
 mod quantize;
 pub(crate) mod tables;
 

@@ -3,20 +3,8 @@
 //! Both index [`KVALUES_MXFP4`], the E2M1 values doubled to integers; the scales are
 //! halved to compensate, exactly as ggml does, so `x = level * (scale / 2)`.
 
+use crate::quant::fp4_scales::e8m0_half;
 use crate::quant::tables::KVALUES_MXFP4;
-
-/// Half of the E8M0 scale `2^(e - 127)`, i.e. `2^(e - 128)`, built from its bits
-/// (`e` of 0 and 1 give the subnormals 2^-128 and 2^-127). `e = 255` gives 2^127
-/// rather than NaN, as in ggml.
-#[inline(always)]
-pub(super) fn e8m0_half(e: u8) -> f32 {
-    let bits = if e < 2 {
-        0x0020_0000 << e
-    } else {
-        u32::from(e - 1) << 23
-    };
-    f32::from_bits(bits)
-}
 
 /// Half of the UE4M3 scale (4 exponent bits with bias 7, 3 mantissa bits; the top
 /// bit is ignored). 0x00 and 0x7f decode to zero, as in ggml.

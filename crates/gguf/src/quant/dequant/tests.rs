@@ -7,8 +7,9 @@
 use half::f16;
 use proptest::prelude::*;
 
-use super::fp4::{e8m0_half, ue4m3_half};
+use super::fp4::ue4m3_half;
 use super::{dequantize_blocks, dequantize_blocks_scalar};
+use crate::quant::fp4_scales::e8m0_half;
 use crate::quant::tables::{
     IQ1S_GRID, IQ2S_GRID, IQ2XS_GRID, IQ2XXS_GRID, IQ3S_GRID, IQ3XXS_GRID, KSIGNS_IQ2XS,
     KVALUES_IQ4NL,

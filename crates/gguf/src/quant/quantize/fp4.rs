@@ -1,22 +1,8 @@
 //! MXFP4: 32 E2M1 values sharing an E8M0 (power of two) scale.
 
 use super::trunc_i32;
-
-/// The E2M1 code points, doubled so they are integers (ggml's `kvalues_mxfp4`);
-/// the scale is halved to match.
-const E2M1_X2: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
-
-/// Half of the E8M0 scale `2^(e - 127)`, built from its bits (ggml's
-/// `ggml_e8m0_to_fp32_half`); the two smallest are subnormal.
-#[inline(always)]
-fn e8m0_half(e: u8) -> f32 {
-    let bits = if e < 2 {
-        0x0020_0000 << e
-    } else {
-        u32::from(e - 1) << 23
-    };
-    f32::from_bits(bits)
-}
+use crate::quant::fp4_scales::e8m0_half;
+use crate::quant::tables::KVALUES_MXFP4 as E2M1_X2;
 
 /// Index of the code point nearest to `v` at scale `d`; the first one wins ties, and
 /// a NaN `v` gets index 0.
