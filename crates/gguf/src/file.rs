@@ -52,7 +52,7 @@ impl Storage {
 /// let meta = file.metadata();
 /// let arch = meta.get_str("general.architecture")?;
 /// let layers = meta.get_u32(&format!("{arch}.block_count"))?;
-/// println!("{arch}, {layers} layers, {} tensors", file.tensors().len());
+/// let summary = format!("{arch}, {layers} layers, {} tensors", file.tensors().len());
 /// let embedding = file.tensor("token_embd.weight").expect("present").to_f32()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
