@@ -1,6 +1,9 @@
-//! Tokenizers built from a GGUF file's own metadata (SentencePiece-style and
-//! byte-level BPE), producing the same ids as llama.cpp.
+//! Tokenizers built from a GGUF file's own metadata, producing exactly the token ids
+//! llama.cpp produces.
 //!
-//! This crate is a placeholder in the workspace layout and exports nothing yet.
+//! - `llama` vocabularies (SentencePiece-style BPE by scores, byte fallback);
+//! - `gpt2` vocabularies (byte-level BPE with merges) and llama.cpp's pre-tokenizers.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod pretokenize;
