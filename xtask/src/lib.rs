@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod gen_model;
+pub mod llama_cpp_data;
 pub mod test;
 
 use std::path::PathBuf;
