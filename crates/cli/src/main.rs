@@ -42,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::new(stdout.lock());
     match cli.command {
         Command::Inspect(args) => commands::inspect::run(&args, &mut out)?,
+        Command::Tokenize(args) => commands::tokenize::run(&args, &mut out)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -139,3 +139,92 @@ fn inspect_gemma_3_270m() {
     assert_eq!(json["tensors"].as_array().unwrap().len(), 236);
     assert_eq!(json["total"]["tensors"], 236);
 }
+
+/// A vocabulary-only GGUF file with the given tokenizer metadata.
+fn temp_vocab(name: &str, model: &str, tokens: &[&str], merges: Option<&[&str]>) -> PathBuf {
+    let mut b = GgufBuilder::new();
+    b.add_metadata("general.architecture", "llama").unwrap();
+    b.add_metadata("tokenizer.ggml.model", model).unwrap();
+    let tokens: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
+    let scores: Vec<f32> = (0..tokens.len()).map(|i| -(i as f32)).collect();
+    b.add_metadata("tokenizer.ggml.tokens", rocmforge_gguf::Value::from(tokens))
+        .unwrap();
+    b.add_metadata("tokenizer.ggml.scores", rocmforge_gguf::Value::from(scores))
+        .unwrap();
+    if let Some(merges) = merges {
+        let merges: Vec<String> = merges.iter().map(|m| m.to_string()).collect();
+        b.add_metadata("tokenizer.ggml.merges", rocmforge_gguf::Value::from(merges))
+            .unwrap();
+    }
+    let path =
+        std::env::temp_dir().join(format!("rocmforge-cli-{}-{name}.gguf", std::process::id()));
+    std::fs::write(&path, b.to_bytes(&[]).unwrap()).unwrap();
+    path
+}
+
+const SPM_TOKENS: &[&str] = &["<unk>", "<s>", "</s>", "▁", "a", "b", "▁a", "ab", "▁ab"];
+
+#[test]
+fn tokenize_prints_ids_and_pieces() {
+    let path = temp_vocab("spm", "llama", SPM_TOKENS, None);
+    let model = path.to_str().unwrap();
+    let ids = rocmforge(&["tokenize", "-m", model, "-p", "ab a"]);
+    let no_bos = rocmforge(&["tokenize", "-m", model, "-p", "ab a", "--no-bos"]);
+    let show = rocmforge(&["tokenize", "-m", model, "-p", "ab", "--show", "--show-count"]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(ids.status.success(), "{}", text(&ids.stderr));
+    assert_eq!(text(&ids.stdout), "[1, 8, 6]\n");
+    assert_eq!(text(&no_bos.stdout), "[8, 6]\n");
+    assert_eq!(
+        text(&show.stdout),
+        "     1 -> '<s>'\n     8 -> ' ab'\nTotal number of tokens: 2\n"
+    );
+}
+
+#[test]
+fn tokenize_rejects_bad_vocabularies_with_exit_1() {
+    let not_gguf = std::env::temp_dir().join(format!("rocmforge-cli-{}-not.gguf", std::process::id()));
+    std::fs::write(&not_gguf, b"plain text, not a model").unwrap();
+    let bert = temp_vocab("bert", "bert", SPM_TOKENS, None);
+    let no_merges = temp_vocab("nomerges", "gpt2", &["a", "b"], None);
+    let bad_merge = temp_vocab("badmerge", "gpt2", &["a", "b", "ab"], Some(&["a c"]));
+    let mut cases = vec![
+        (not_gguf, "not a GGUF file"),
+        (bert, "tokenizer model `bert` is not supported"),
+        (no_merges, "tokenizer.ggml.merges"),
+        (bad_merge, "merge #0 `a c` names `c`"),
+    ];
+    // A file without any tokenizer metadata.
+    let no_vocab = temp_model("novocab");
+    cases.push((no_vocab, "tokenizer.ggml.model"));
+    for (path, message) in cases {
+        let out = rocmforge(&["tokenize", "-m", path.to_str().unwrap(), "-p", "ab"]);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", path.display());
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(message), "expected `{message}` in: {stderr}");
+    }
+}
+
+/// The real model: the ids llama-tokenize prints for it.
+#[test]
+fn tokenize_gemma_3_270m() {
+    let models = std::env::var_os("ROCMFORGE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
+        });
+    let path = models.map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"));
+    let Some(path) = path.filter(|p| p.exists()) else {
+        assert!(std::env::var_os("CI").is_none(), "CI must fetch the model first");
+        eprintln!("SKIPPED tokenize_gemma_3_270m: run `cargo xtask fetch-models` first");
+        return;
+    };
+    let model = path.to_str().unwrap();
+    let out = rocmforge(&["tokenize", "-m", model, "-p", "Hello world"]);
+    assert_eq!(text(&out.stdout), "[2, 9259, 1902]\n");
+    let out = rocmforge(&["tokenize", "-m", model, "-p", "<start_of_turn>user\\nHi"]);
+    assert_eq!(text(&out.stdout), "[2, 105, 2364, 107, 10979]\n");
+    let out = rocmforge(&["tokenize", "-m", model, "-p", "<start_of_turn>", "--no-parse-special"]);
+    assert_ne!(text(&out.stdout), "[2, 105]\n");
+}

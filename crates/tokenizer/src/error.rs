@@ -44,6 +44,16 @@ pub enum Error {
         /// The entry.
         text: String,
     },
+    /// A merge names a token that is not in the vocabulary.
+    #[error("merge #{index} `{text}` names `{missing}`, which is not a token of the vocabulary")]
+    InconsistentMerge {
+        /// Position in `tokenizer.ggml.merges`.
+        index: usize,
+        /// The entry.
+        text: String,
+        /// The side that is not a token.
+        missing: String,
+    },
     /// The vocabulary asks for a BOS or EOS token but has none.
     #[error("the vocabulary adds a {which} token but defines none")]
     MissingSpecialToken {

@@ -194,6 +194,7 @@ impl Vocab {
         for (id, token) in tokens.iter().enumerate() {
             token_to_id.insert(token.text.clone(), id as u32);
         }
+        check_merges(&merges, &token_to_id)?;
         let mut vocab = Vocab {
             kind,
             model,
@@ -385,6 +386,24 @@ fn read_merges(meta: &Metadata<'_>) -> Result<Vec<(Box<str>, Box<str>)>, Error> 
             }
         })
         .collect()
+}
+
+/// Every side of every merge must be a token: merges of texts that are not
+/// tokens could never apply, so they betray a broken vocabulary.
+fn check_merges(
+    merges: &[(Box<str>, Box<str>)],
+    token_to_id: &FxHashMap<Box<str>, u32>,
+) -> Result<(), Error> {
+    for (index, (left, right)) in merges.iter().enumerate() {
+        if let Some(missing) = [left, right].into_iter().find(|side| !token_to_id.contains_key(*side)) {
+            return Err(Error::InconsistentMerge {
+                index,
+                text: format!("{left} {right}"),
+                missing: missing.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn read_special_ids(
