@@ -170,7 +170,15 @@ fn tokenize_prints_ids_and_pieces() {
     let model = path.to_str().unwrap();
     let ids = rocmforge(&["tokenize", "-m", model, "-p", "ab a"]);
     let no_bos = rocmforge(&["tokenize", "-m", model, "-p", "ab a", "--no-bos"]);
-    let show = rocmforge(&["tokenize", "-m", model, "-p", "ab", "--show", "--show-count"]);
+    let show = rocmforge(&[
+        "tokenize",
+        "-m",
+        model,
+        "-p",
+        "ab",
+        "--show",
+        "--show-count",
+    ]);
     std::fs::remove_file(&path).unwrap();
     assert!(ids.status.success(), "{}", text(&ids.stderr));
     assert_eq!(text(&ids.stdout), "[1, 8, 6]\n");
@@ -183,7 +191,8 @@ fn tokenize_prints_ids_and_pieces() {
 
 #[test]
 fn tokenize_rejects_bad_vocabularies_with_exit_1() {
-    let not_gguf = std::env::temp_dir().join(format!("rocmforge-cli-{}-not.gguf", std::process::id()));
+    let not_gguf =
+        std::env::temp_dir().join(format!("rocmforge-cli-{}-not.gguf", std::process::id()));
     std::fs::write(&not_gguf, b"plain text, not a model").unwrap();
     let bert = temp_vocab("bert", "bert", SPM_TOKENS, None);
     let no_merges = temp_vocab("nomerges", "gpt2", &["a", "b"], None);
@@ -202,7 +211,10 @@ fn tokenize_rejects_bad_vocabularies_with_exit_1() {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", path.display());
         let stderr = text(&out.stderr);
-        assert!(stderr.contains(message), "expected `{message}` in: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "expected `{message}` in: {stderr}"
+        );
     }
 }
 
@@ -216,7 +228,10 @@ fn tokenize_gemma_3_270m() {
         });
     let path = models.map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"));
     let Some(path) = path.filter(|p| p.exists()) else {
-        assert!(std::env::var_os("CI").is_none(), "CI must fetch the model first");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must fetch the model first"
+        );
         eprintln!("SKIPPED tokenize_gemma_3_270m: run `cargo xtask fetch-models` first");
         return;
     };
@@ -225,6 +240,13 @@ fn tokenize_gemma_3_270m() {
     assert_eq!(text(&out.stdout), "[2, 9259, 1902]\n");
     let out = rocmforge(&["tokenize", "-m", model, "-p", "<start_of_turn>user\\nHi"]);
     assert_eq!(text(&out.stdout), "[2, 105, 2364, 107, 10979]\n");
-    let out = rocmforge(&["tokenize", "-m", model, "-p", "<start_of_turn>", "--no-parse-special"]);
+    let out = rocmforge(&[
+        "tokenize",
+        "-m",
+        model,
+        "-p",
+        "<start_of_turn>",
+        "--no-parse-special",
+    ]);
     assert_ne!(text(&out.stdout), "[2, 105]\n");
 }

@@ -13,9 +13,9 @@ use std::ops::Range;
 
 use rustc_hash::FxHashMap;
 
-use crate::pretokenize::{byte_to_unicode, PreTokenizer};
-use crate::vocab::Vocab;
 use crate::Error;
+use crate::pretokenize::{PreTokenizer, byte_to_unicode};
+use crate::vocab::Vocab;
 
 /// No interned string / no token.
 const NONE: u32 = u32::MAX;
@@ -60,7 +60,8 @@ impl BpeModel {
             interned.insert(text.into(), symbol);
             symbol
         };
-        let mut merges = FxHashMap::with_capacity_and_hasher(vocab.merges.len(), Default::default());
+        let mut merges =
+            FxHashMap::with_capacity_and_hasher(vocab.merges.len(), Default::default());
         for (rank, (left, right)) in vocab.merges.iter().enumerate() {
             let key = (intern(left), intern(right));
             let merged = intern(&format!("{left}{right}"));
@@ -73,7 +74,8 @@ impl BpeModel {
         for byte in 0..=255u8 {
             if byte_encode {
                 let ch = byte_to_unicode(byte);
-                byte_symbol[byte as usize] = *interned.get(ch.to_string().as_str()).unwrap_or(&NONE);
+                byte_symbol[byte as usize] =
+                    *interned.get(ch.to_string().as_str()).unwrap_or(&NONE);
                 // llama.cpp looks the unmerged symbol up byte by byte; only
                 // ASCII alphabet characters can be one-byte tokens.
                 byte_fallback[byte as usize] = ch
@@ -108,7 +110,13 @@ impl BpeModel {
         session.pieces = pieces;
     }
 
-    fn encode_piece(&self, vocab: &Vocab, piece: &str, session: &mut BpeSession, out: &mut Vec<u32>) {
+    fn encode_piece(
+        &self,
+        vocab: &Vocab,
+        piece: &str,
+        session: &mut BpeSession,
+        out: &mut Vec<u32>,
+    ) {
         let byte_encode = self.pre.byte_encode();
         if self.ignore_merges || self.newline_runs_whole {
             let whole = if byte_encode {
@@ -138,15 +146,17 @@ impl BpeModel {
                 next: NONE,
             }));
         } else {
-            symbols.extend(piece.char_indices().map(|(at, ch)| Symbol {
-                symbol: *self
-                    .interned
-                    .get(ch.encode_utf8(&mut [0; 4]) as &str)
-                    .unwrap_or(&NONE),
-                start: at as u32,
-                len: ch.len_utf8() as u32,
-                prev: NONE,
-                next: NONE,
+            symbols.extend(piece.char_indices().map(|(at, ch)| {
+                Symbol {
+                    symbol: *self
+                        .interned
+                        .get(ch.encode_utf8(&mut [0; 4]) as &str)
+                        .unwrap_or(&NONE),
+                    start: at as u32,
+                    len: ch.len_utf8() as u32,
+                    prev: NONE,
+                    next: NONE,
+                }
             }));
         }
         let n = symbols.len() as u32;
@@ -191,7 +201,12 @@ impl BpeModel {
         let mut at = if symbols.is_empty() { NONE } else { 0 };
         while at != NONE {
             let symbol = symbols[at as usize];
-            match self.symbol_token.get(symbol.symbol as usize).copied().unwrap_or(NONE) {
+            match self
+                .symbol_token
+                .get(symbol.symbol as usize)
+                .copied()
+                .unwrap_or(NONE)
+            {
                 NONE => {
                     let range = symbol.start as usize..(symbol.start + symbol.len) as usize;
                     out.extend(
@@ -206,8 +221,17 @@ impl BpeModel {
         }
     }
 
-    fn push_pair(&self, symbols: &[Symbol], left: u32, right: u32, queue: &mut BinaryHeap<Reverse<Pair>>) {
-        let (l, r) = (symbols[left as usize].symbol, symbols[right as usize].symbol);
+    fn push_pair(
+        &self,
+        symbols: &[Symbol],
+        left: u32,
+        right: u32,
+        queue: &mut BinaryHeap<Reverse<Pair>>,
+    ) {
+        let (l, r) = (
+            symbols[left as usize].symbol,
+            symbols[right as usize].symbol,
+        );
         if l == NONE || r == NONE {
             return;
         }

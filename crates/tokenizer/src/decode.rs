@@ -188,6 +188,9 @@ mod tests {
     fn clean_spaces_passes() {
         let mut text = b"Hello , world ! it 's a ' quote ' and I 've I 'll".to_vec();
         clean_spaces(&mut text);
-        assert_eq!(String::from_utf8(text).unwrap(), "Hello, world! it's a'quote' and I've I 'll");
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "Hello, world! it's a'quote' and I've I 'll"
+        );
     }
 }

@@ -115,9 +115,16 @@ impl Tokenizer {
     }
 
     /// Like [`encode`](Self::encode), appending to `out`.
-    pub fn encode_into(&self, text: &str, add_special: bool, parse_special: bool, out: &mut Vec<u32>) {
+    pub fn encode_into(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+        out: &mut Vec<u32>,
+    ) {
         let mut fragments = Vec::new();
-        self.special_matcher.partition(text, parse_special, &mut fragments);
+        self.special_matcher
+            .partition(text, parse_special, &mut fragments);
         let flags = self.vocab.flags;
         if add_special && flags.add_bos {
             out.extend(self.vocab.special.bos);
@@ -187,11 +194,17 @@ impl Tokenizer {
         let special = self.vocab.special;
         let mut ids = ids;
         let mut remove_space = flags.add_space_prefix;
-        if options.remove_special && flags.add_bos && ids.first().is_some_and(|&id| Some(id) == special.bos) {
+        if options.remove_special
+            && flags.add_bos
+            && ids.first().is_some_and(|&id| Some(id) == special.bos)
+        {
             remove_space = false;
             ids = &ids[1..];
         }
-        if options.remove_special && flags.add_eos && ids.last().is_some_and(|&id| Some(id) == special.eos) {
+        if options.remove_special
+            && flags.add_eos
+            && ids.last().is_some_and(|&id| Some(id) == special.eos)
+        {
             ids = &ids[..ids.len() - 1];
         }
         let mut text = Vec::with_capacity(ids.len() * 4);
@@ -325,10 +338,13 @@ impl Tokenizer {
     }
 
     fn token(&self, id: u32) -> Result<&vocab::TokenData, Error> {
-        self.vocab.tokens.get(id as usize).ok_or(Error::TokenOutOfRange {
-            id,
-            vocab_size: self.vocab.len(),
-        })
+        self.vocab
+            .tokens
+            .get(id as usize)
+            .ok_or(Error::TokenOutOfRange {
+                id,
+                vocab_size: self.vocab.len(),
+            })
     }
 }
 

@@ -6,9 +6,9 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rocmforge_gguf::Metadata;
 
+use crate::Error;
 use crate::attr::TokenAttr;
 use crate::vocab::Vocab;
-use crate::Error;
 
 /// A run of the input: raw text to encode, or a special token matched in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,11 @@ pub(crate) fn detect_by_text(vocab: &mut Vocab) {
             vocab.tokens[*id as usize].attr = TokenAttr::USER_DEFINED;
         }
     }
-    eog.extend([special.eos, special.eot, special.eom].into_iter().flatten());
+    eog.extend(
+        [special.eos, special.eot, special.eom]
+            .into_iter()
+            .flatten(),
+    );
     eog.sort_unstable();
     eog.dedup();
 
@@ -192,9 +196,9 @@ pub(crate) fn detect_by_text(vocab: &mut Vocab) {
 pub(crate) fn special_token_order(vocab: &Vocab) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..vocab.len() as u32)
         .filter(|&id| {
-            vocab.tokens[id as usize].attr.intersects(
-                TokenAttr::CONTROL | TokenAttr::USER_DEFINED | TokenAttr::UNKNOWN,
-            )
+            vocab.tokens[id as usize]
+                .attr
+                .intersects(TokenAttr::CONTROL | TokenAttr::USER_DEFINED | TokenAttr::UNKNOWN)
         })
         .collect();
     ids.sort_by_key(|&id| std::cmp::Reverse(vocab.tokens[id as usize].text.len()));
@@ -271,7 +275,11 @@ impl SpecialMatcher {
         let automaton = (!order.is_empty()).then(|| {
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
-                .build(order.iter().map(|&id| vocab.tokens[id as usize].text.as_bytes()))
+                .build(
+                    order
+                        .iter()
+                        .map(|&id| vocab.tokens[id as usize].text.as_bytes()),
+                )
                 .expect("special token automaton within size limits")
         });
         Self {
@@ -347,16 +355,24 @@ impl SpecialMatcher {
         while at < bytes.len() {
             match state[at] {
                 FREE => {
-                    let run = state[at..].iter().position(|&s| s != FREE).map_or(bytes.len(), |n| at + n);
+                    let run = state[at..]
+                        .iter()
+                        .position(|&s| s != FREE)
+                        .map_or(bytes.len(), |n| at + n);
                     out.push(Fragment::Text(at..run));
                     at = run;
                 }
                 STRIPPED => at += 1,
                 _ => {
-                    let &(start, id) = next_token.next().expect("a token starts at every taken run");
+                    let &(start, id) = next_token
+                        .next()
+                        .expect("a token starts at every taken run");
                     debug_assert_eq!(start, at);
                     out.push(Fragment::Token(id));
-                    at += state[at..].iter().position(|&s| s != TAKEN).unwrap_or(bytes.len() - at);
+                    at += state[at..]
+                        .iter()
+                        .position(|&s| s != TAKEN)
+                        .unwrap_or(bytes.len() - at);
                     // Adjacent tokens form one taken run; emit each.
                     while let Some(&&(start, id)) = next_token.peek() {
                         if start >= at {

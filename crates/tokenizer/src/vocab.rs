@@ -5,9 +5,9 @@
 use rocmforge_gguf::Metadata;
 use rustc_hash::FxHashMap;
 
+use crate::Error;
 use crate::attr::TokenAttr;
 use crate::pretokenize::PreTokenizer;
-use crate::Error;
 
 /// `tokenizer.ggml.*` keys.
 pub(crate) mod keys {
@@ -171,7 +171,11 @@ impl Vocab {
             _ => return Err(Error::UnsupportedModel { model }),
         };
         // Gemma 4 always uses its own pre-tokenizer.
-        let pre_name = if model == "gemma4" { "gemma4" } else { pre_name };
+        let pre_name = if model == "gemma4" {
+            "gemma4"
+        } else {
+            pre_name
+        };
         let pre = match kind {
             VocabKind::Bpe => Some(PreTokenizer::from_name(if pre_name.is_empty() {
                 "default"
@@ -189,8 +193,7 @@ impl Vocab {
         }
 
         let tokens = read_tokens(meta)?;
-        let mut token_to_id =
-            FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
+        let mut token_to_id = FxHashMap::with_capacity_and_hasher(tokens.len(), Default::default());
         for (id, token) in tokens.iter().enumerate() {
             token_to_id.insert(token.text.clone(), id as u32);
         }
@@ -395,7 +398,10 @@ fn check_merges(
     token_to_id: &FxHashMap<Box<str>, u32>,
 ) -> Result<(), Error> {
     for (index, (left, right)) in merges.iter().enumerate() {
-        if let Some(missing) = [left, right].into_iter().find(|side| !token_to_id.contains_key(*side)) {
+        if let Some(missing) = [left, right]
+            .into_iter()
+            .find(|side| !token_to_id.contains_key(*side))
+        {
             return Err(Error::InconsistentMerge {
                 index,
                 text: format!("{left} {right}"),

@@ -46,7 +46,11 @@ fn check(fixture: &str, model: &str, test: &str) {
 
 #[test]
 fn gemma3_270m_matches_llama_tokenize() {
-    check("gemma3-270m.refs.json", "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_matches_llama_tokenize");
+    check(
+        "gemma3-270m.refs.json",
+        "gemma-3-270m-q4_k_m.gguf",
+        "gemma3_270m_matches_llama_tokenize",
+    );
 }
 
 #[test]

@@ -33,15 +33,25 @@ fn read_vectors(vocab: &Path) -> Option<Vec<(String, Vec<u32>)>> {
     }
     let ids: Vec<Vec<u32>> = out
         .lines()
-        .map(|line| line.split_whitespace().map(|id| id.parse().unwrap()).collect())
+        .map(|line| {
+            line.split_whitespace()
+                .map(|id| id.parse().unwrap())
+                .collect()
+        })
         .collect();
-    assert_eq!(texts.len(), ids.len(), "{}: input and output counts differ", vocab.display());
+    assert_eq!(
+        texts.len(),
+        ids.len(),
+        "{}: input and output counts differ",
+        vocab.display()
+    );
     Some(texts.into_iter().zip(ids).collect())
 }
 
 #[test]
 fn every_vector_of_every_supported_vocab() {
-    let Some(dir) = common::cached("llama.cpp-vocab", "every_vector_of_every_supported_vocab") else {
+    let Some(dir) = common::cached("llama.cpp-vocab", "every_vector_of_every_supported_vocab")
+    else {
         return;
     };
     let mut vocabs: Vec<_> = std::fs::read_dir(&dir)
@@ -50,7 +60,11 @@ fn every_vector_of_every_supported_vocab() {
         .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
         .collect();
     vocabs.sort();
-    assert!(vocabs.len() >= 15, "expected llama.cpp's vocab files in {}", dir.display());
+    assert!(
+        vocabs.len() >= 15,
+        "expected llama.cpp's vocab files in {}",
+        dir.display()
+    );
 
     let mut passed = Vec::new();
     let mut unsupported = Vec::new();
@@ -78,7 +92,9 @@ fn every_vector_of_every_supported_vocab() {
             if &ids != expected {
                 failed += 1;
                 if failures.len() < 20 {
-                    failures.push(format!("{name}: {text:?}\n  expected {expected:?}\n  got      {ids:?}"));
+                    failures.push(format!(
+                        "{name}: {text:?}\n  expected {expected:?}\n  got      {ids:?}"
+                    ));
                 }
             }
         }
@@ -86,10 +102,16 @@ fn every_vector_of_every_supported_vocab() {
         if failed == 0 {
             passed.push(format!("{name} ({} cases)", vectors.len()));
         } else {
-            failures.push(format!("{name}: {failed} of {} cases differ", vectors.len()));
+            failures.push(format!(
+                "{name}: {failed} of {} cases differ",
+                vectors.len()
+            ));
         }
     }
-    eprintln!("llama.cpp vocab vectors: {} vocabularies, {total_cases} cases", passed.len());
+    eprintln!(
+        "llama.cpp vocab vectors: {} vocabularies, {total_cases} cases",
+        passed.len()
+    );
     for p in &passed {
         eprintln!("  pass        {p}");
     }
@@ -100,5 +122,8 @@ fn every_vector_of_every_supported_vocab() {
         eprintln!("  no vectors  {w}");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(passed.len() >= 12, "too few vocabularies passed: {passed:?}");
+    assert!(
+        passed.len() >= 12,
+        "too few vocabularies passed: {passed:?}"
+    );
 }

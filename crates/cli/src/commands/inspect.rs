@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use rocmforge_gguf::{ArrayRef, GgmlType, GgufError, GgufFile, ValueRef};
+use rocmforge_gguf::{ArrayRef, GgmlType, GgufFile, ValueRef};
 use serde_json::{Value as Json, json};
 
 use crate::args::InspectArgs;
@@ -17,11 +17,7 @@ const SUMMARY_ITEMS: usize = 8;
 const TEXT_STRING_LIMIT: usize = 160;
 
 pub fn run(args: &InspectArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let file = GgufFile::open(&args.file).map_err(|err| match err {
-        // I/O errors already name the file.
-        GgufError::Io { .. } => anyhow::Error::new(err),
-        other => anyhow::Error::new(other).context(args.file.display().to_string()),
-    })?;
+    let file = super::open_gguf(&args.file)?;
     let items = if args.full { usize::MAX } else { SUMMARY_ITEMS };
     let threshold = if args.full {
         usize::MAX

@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 
 use anyhow::Context;
-use rocmforge_gguf::GgufFile;
 use rocmforge_tokenizer::Tokenizer;
 
 use crate::args::TokenizeArgs;
@@ -24,12 +23,16 @@ pub fn run(args: &TokenizeArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if !args.no_escape {
         text = process_escapes(&text);
     }
-    let text = String::from_utf8(text)
-        .map_err(|e| anyhow::anyhow!("the text is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        anyhow::anyhow!(
+            "the text is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
 
     let model = args.model.display().to_string();
-    let file = GgufFile::open(&args.model).with_context(|| model.clone())?;
-    let tokenizer = Tokenizer::from_gguf(&file).with_context(|| model.clone())?;
+    let file = super::open_gguf(&args.model)?;
+    let tokenizer = Tokenizer::from_gguf(&file).with_context(|| model)?;
 
     // As llama-tokenize: BOS (and with it EOS) only when the model asks for it.
     let add_special = tokenizer.add_bos() && !args.no_bos;
@@ -98,7 +101,10 @@ mod tests {
 
     #[test]
     fn escapes_as_llama_cpp() {
-        assert_eq!(process_escapes(br"a\nb\tc\\d\'\x41\x4"), b"a\nb\tc\\d'A\\x4");
+        assert_eq!(
+            process_escapes(br"a\nb\tc\\d\'\x41\x4"),
+            b"a\nb\tc\\d'A\\x4"
+        );
         assert_eq!(process_escapes(br"\q\"), br"\q\");
         assert_eq!(process_escapes(br"\xzz"), br"\xzz");
     }

@@ -47,13 +47,15 @@ impl PreTokenizer {
 /// GPT-2's byte to printable character mapping.
 pub fn byte_to_unicode(b: u8) -> char {
     let c = b as u32;
-    let printable = (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
+    let printable =
+        (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
     if printable {
         return char::from(b);
     }
     let mut n = 0;
     for x in 0..c {
-        let p = (0x21..=0x7e).contains(&x) || (0xa1..=0xac).contains(&x) || (0xae..=0xff).contains(&x);
+        let p =
+            (0x21..=0x7e).contains(&x) || (0xa1..=0xac).contains(&x) || (0xae..=0xff).contains(&x);
         if !p {
             n += 1;
         }

@@ -12,19 +12,25 @@ use rocmforge_tokenizer::Tokenizer;
 pub fn models_dir() -> Option<PathBuf> {
     std::env::var_os("ROCMFORGE_MODELS")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
+        })
 }
 
 /// A file of the model cache; `None` (with a message) when it is not there.
 /// On CI a missing file is a failure: CI fetches the models first.
 pub fn cached(relative: &str, test: &str) -> Option<PathBuf> {
-    let path = models_dir().map(|dir| dir.join(relative)).filter(|p| p.exists());
+    let path = models_dir()
+        .map(|dir| dir.join(relative))
+        .filter(|p| p.exists());
     if path.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must fetch the models first (cargo xtask fetch-models): {relative} is missing"
         );
-        eprintln!("SKIPPED {test}: {relative} is not in the model cache; run `cargo xtask fetch-models`");
+        eprintln!(
+            "SKIPPED {test}: {relative} is not in the model cache; run `cargo xtask fetch-models`"
+        );
     }
     path
 }
