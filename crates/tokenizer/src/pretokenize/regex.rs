@@ -16,9 +16,14 @@ use super::unicode::{
     ACCENT_MARK, CATEGORY_MASK, LETTER, NUMBER, PUNCTUATION, SYMBOL, WHITESPACE, flags,
 };
 
-/// Whitespace markers, by UTF-8 length (there is no 4-byte whitespace).
+/// Whitespace markers, by UTF-8 length (there is no 4-byte whitespace). They must
+/// lie outside every literal range of llama.cpp's regexes: U+0085 is whitespace
+/// itself; U+FFF0 is unassigned and in no range (afmoe's CJK range, for one,
+/// runs from U+8C48 to U+FAFF, over the private use area). A real U+FFF0 in the
+/// text becomes `WS3_STANDIN`, another unassigned codepoint in no range.
 const WS2: char = '\u{85}';
-const WS3: char = '\u{2028}';
+const WS3: char = '\u{FFF0}';
+const WS3_STANDIN: char = '\u{FFF1}';
 
 /// Category indices of the collapsed markers: other, N, L, P, M, S.
 const CAT_OTHER: u32 = 0;
@@ -34,7 +39,7 @@ const MARK3: u32 = 0xE000;
 const MARK4: u32 = 0xF0000;
 
 /// `\s` of the "C" locale plus the whitespace markers, as class members.
-const SPACE: &str = "\\t\\n\\x0B\\x0C\\r\\x20\\x{85}\\x{2028}";
+const SPACE: &str = "\\t\\n\\x0B\\x0C\\r\\x20\\x{85}\\x{FFF0}";
 const DIGIT: &str = "0-9";
 const WORD: &str = "0-9A-Za-z_";
 
@@ -103,7 +108,7 @@ fn map_char(c: char, len: usize, collapsed: bool) -> char {
         return if len == 2 { WS2 } else { WS3 };
     }
     if !collapsed {
-        return c;
+        return if c == WS3 { WS3_STANDIN } else { c };
     }
     let cat = match f & CATEGORY_MASK {
         NUMBER => CAT_N,
