@@ -208,12 +208,12 @@ impl Splitter<'_, '_> {
     fn gpt2(&mut self, mut pos: usize) {
         while pos < self.end {
             let c = self.at(pos);
-            if c.cp == u32::from(b'\'') {
-                if let Some(e) = self.contraction(pos, false) {
-                    self.add(e);
-                    pos = e;
-                    continue;
-                }
+            if c.cp == u32::from(b'\'')
+                && let Some(e) = self.contraction(pos, false)
+            {
+                self.add(e);
+                pos = e;
+                continue;
             }
             let is_space = c.cp == u32::from(b' ');
             let mut c2 = if is_space { self.at(pos + 1) } else { c };
@@ -266,12 +266,12 @@ impl Splitter<'_, '_> {
         while pos < self.end {
             let c = self.at(pos);
             // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-            if c.cp == u32::from(b'\'') {
-                if let Some(e) = self.contraction(pos, true) {
-                    self.add(e);
-                    pos = e;
-                    continue;
-                }
+            if c.cp == u32::from(b'\'')
+                && let Some(e) = self.contraction(pos, true)
+            {
+                self.add(e);
+                pos = e;
+                continue;
             }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !(c.cp == u32::from(b'\r') || c.cp == u32::from(b'\n') || c.has(NUMBER))

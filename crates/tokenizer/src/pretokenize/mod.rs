@@ -149,7 +149,8 @@ impl PreTokenizer {
             Step::Regex(r) => r.split(if r.collapsed { &collapsed } else { &plain }, piece, dst),
         };
         let n = self.steps.len();
-        let mut cur = vec![0..text.len()];
+        let mut cur = Vec::with_capacity(1);
+        cur.push(0..text.len());
         let mut next = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             let dst = if i + 1 == n { &mut *out } else { &mut next };
