@@ -23,6 +23,8 @@ pub(crate) enum Custom {
     Newlines,
     /// `\p{AFMoE_digits}` and tiny_aya's `\d{1,3}(?=(?:\d{3})*\b)`.
     DigitGroups,
+    /// kimi-k2's whole split, triggered by `\p{Han}+`.
+    KimiK2,
 }
 
 impl Custom {
@@ -53,6 +55,7 @@ impl Custom {
             }
             "[^\\n]+|[\\n]+" => Custom::Newlines,
             "\\p{AFMoE_digits}" | "\\d{1,3}(?=(?:\\d{3})*\\b)" => Custom::DigitGroups,
+            "\\p{Han}+" => Custom::KimiK2,
             _ => return None,
         })
     }
@@ -70,8 +73,25 @@ impl Custom {
             Custom::Llama3 { max_digits, marks } => s.llama3(piece.start, max_digits, marks),
             Custom::Newlines => s.newlines(piece.start),
             Custom::DigitGroups => s.digit_groups(piece.start),
+            Custom::KimiK2 => s.kimi_k2(piece.start),
         }
     }
+}
+
+/// llama.cpp's `unicode_cpt_is_han`.
+fn is_han(cp: u32) -> bool {
+    matches!(
+        cp,
+        0x4E00..=0x9FFF
+            | 0x3400..=0x4DBF
+            | 0x20000..=0x2A6DF
+            | 0x2A700..=0x2B73F
+            | 0x2B740..=0x2B81F
+            | 0x2B820..=0x2CEAF
+            | 0x2CEB0..=0x2EBEF
+            | 0xF900..=0xFAFF
+            | 0x2F800..=0x2FA1F
+    )
 }
 
 /// Out of the piece (llama.cpp's `OUT_OF_RANGE`).
@@ -338,6 +358,103 @@ impl Splitter<'_, '_> {
                 pos = last;
             } else if n > 0 {
                 // \s+
+                pos = run_end;
+            } else {
+                pos += c.len;
+            }
+            self.add(pos);
+        }
+    }
+
+    /// llama.cpp's `unicode_regex_split_custom_kimi_k2`.
+    fn kimi_k2(&mut self, mut pos: usize) {
+        let letter = |c: Cp| c.has(LETTER) && !is_han(c.cp);
+        while pos < self.end {
+            let c = self.at(pos);
+            // [\p{Han}]+
+            if is_han(c.cp) {
+                loop {
+                    let n = self.at(pos);
+                    if !is_han(n.cp) {
+                        break;
+                    }
+                    pos += n.len;
+                }
+                self.add(pos);
+                continue;
+            }
+            // [^\r\n\p{L}\p{N}]?(letters but Han)+ and an optional contraction
+            let lead_ok =
+                !(c.cp == u32::from(b'\r') || c.cp == u32::from(b'\n') || c.has(LETTER | NUMBER));
+            if letter(c) || (lead_ok && letter(self.at(pos + c.len))) {
+                let start = pos;
+                if lead_ok {
+                    pos += c.len;
+                }
+                let mut has_letters = false;
+                while letter(self.at(pos)) {
+                    has_letters = true;
+                    pos += self.at(pos).len;
+                }
+                if has_letters || (!lead_ok && letter(self.at(pos))) {
+                    if !has_letters {
+                        pos += self.at(pos).len;
+                    }
+                    while letter(self.at(pos)) {
+                        pos += self.at(pos).len;
+                    }
+                    if self.at(pos).cp == u32::from(b'\'')
+                        && let Some(e) = self.contraction(pos, true)
+                    {
+                        pos = e;
+                    }
+                    self.add(pos);
+                    continue;
+                }
+                pos = start;
+            }
+            // \p{N}{1,3}
+            if c.has(NUMBER) {
+                let mut count = 0;
+                loop {
+                    let n = self.at(pos);
+                    if !n.has(NUMBER) {
+                        break;
+                    }
+                    pos += n.len;
+                    count += 1;
+                    if count >= 3 {
+                        self.add(pos);
+                        count = 0;
+                    }
+                }
+                self.add(pos);
+                continue;
+            }
+            // <space>?[^\s\p{L}\p{N}]+[\r\n]*
+            let is_space = c.cp == u32::from(b' ');
+            let mut c2 = if is_space { self.at(pos + 1) } else { c };
+            let other = |c: Cp| !c.has(WHITESPACE | LETTER | NUMBER) && c.flags != 0;
+            if other(c2) {
+                if is_space {
+                    pos += 1;
+                }
+                while other(c2) {
+                    pos += c2.len;
+                    c2 = self.at(pos);
+                }
+                while matches!(self.at(pos).cp, 0x0D | 0x0A) {
+                    pos += 1;
+                }
+                self.add(pos);
+                continue;
+            }
+            let (n, last, run_end, last_rn) = self.whitespace_run(pos);
+            if last_rn > 0 {
+                pos = last_rn;
+            } else if n > 1 && run_end < self.end {
+                pos = last;
+            } else if n > 0 {
                 pos = run_end;
             } else {
                 pos += c.len;

@@ -59,16 +59,8 @@ impl fmt::Display for UnsupportedPreTokenizer {
 
 impl std::error::Error for UnsupportedPreTokenizer {}
 
-/// Names llama.cpp knows that need custom code this crate lacks.
-const UNSUPPORTED: &[&str] = &["kimi-k2"];
-
-static SUPPORTED: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    NAMES
-        .iter()
-        .map(|&(n, _)| n)
-        .filter(|n| !UNSUPPORTED.contains(n))
-        .collect()
-});
+static SUPPORTED: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| NAMES.iter().map(|&(n, _)| n).collect());
 
 impl PreTokenizer {
     /// The pre-tokenizer for a `tokenizer.ggml.pre` value (llama.cpp's names and
@@ -78,9 +70,6 @@ impl PreTokenizer {
         let unsupported = || UnsupportedPreTokenizer {
             name: name.to_string(),
         };
-        if UNSUPPORTED.contains(&name) {
-            return Err(unsupported());
-        }
         let &(name, pre) = NAMES
             .iter()
             .find(|(n, _)| *n == name)
@@ -109,12 +98,12 @@ impl PreTokenizer {
         })
     }
 
-    /// Every supported `tokenizer.ggml.pre` value: all of llama.cpp's names except
-    /// `kimi-k2`, whose splitting is llama.cpp custom code around `\p{Han}` that is
-    /// not ported. (afmoe's and tiny_aya's digit grouping, and the newline splitting
-    /// of gemma4, sarvam-moe and laguna, are custom code in llama.cpp that is
-    /// ported; superbpe's empty-match lookahead runs as a regex, its empty matches
-    /// giving no piece.)
+    /// Every supported `tokenizer.ggml.pre` value: all of llama.cpp's names and
+    /// aliases. Those that llama.cpp splits with custom code (gpt2, llama3, qwen2,
+    /// qwen35 and the pre-types sharing their regexes; kimi-k2's `\p{Han}` split;
+    /// afmoe's and tiny_aya's digit grouping; the newline split of gemma4,
+    /// sarvam-moe and laguna) follow that code. superbpe's empty-match lookahead
+    /// runs as a regex; its empty matches give no piece.
     pub fn supported_names() -> &'static [&'static str] {
         &SUPPORTED
     }
