@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rocmforge_gguf::GgufFile;
 use rocmforge_tokenizer::Tokenizer;
 
@@ -72,7 +72,10 @@ fn bench_text() -> String {
         parts.push(std::fs::read_to_string(f).unwrap());
     }
     let corpus: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("crates/tokenizer/tests/fixtures/gemma3-270m.refs.json")).unwrap(),
+        &std::fs::read_to_string(
+            root.join("crates/tokenizer/tests/fixtures/gemma3-270m.refs.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut seen: Vec<&str> = Vec::new();
@@ -99,7 +102,9 @@ fn bench_text() -> String {
 fn tokenizer(relative: &str) -> Option<Tokenizer> {
     let models = std::env::var_os("ROCMFORGE_MODELS")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
+        })?;
     let path = models.join(relative);
     if !path.exists() {
         eprintln!("skipping {relative}: not in the model cache (cargo xtask fetch-models)");

@@ -190,7 +190,7 @@ mod tests {
         clean_spaces(&mut text);
         assert_eq!(
             String::from_utf8(text).unwrap(),
-            "Hello, world! it's a'quote' and I've I 'll"
+            "Hello, world! it's a'quote'and I've I 'll"
         );
     }
 }

@@ -57,7 +57,7 @@ pub struct Tokenizer {
 
 #[derive(Debug, Clone)]
 enum Model {
-    Spm(SpmModel),
+    Spm(Box<SpmModel>),
     Bpe(Box<BpeModel>),
 }
 
@@ -91,7 +91,7 @@ impl Tokenizer {
         }
         let model = match vocab.pre.take() {
             Some(pre) => Model::Bpe(Box::new(BpeModel::new(&vocab, pre)?)),
-            None => Model::Spm(SpmModel::new(&vocab)),
+            None => Model::Spm(Box::new(SpmModel::new(&vocab))),
         };
         let special_matcher = SpecialMatcher::new(&vocab);
         let pieces = decode::build_pieces(&vocab);

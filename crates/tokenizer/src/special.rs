@@ -173,7 +173,8 @@ pub(crate) fn detect_by_text(vocab: &mut Vocab) {
     let text_of = |id: u32| &*vocab.tokens[id as usize].text;
     let has = |t: &str| eog.iter().any(|&id| text_of(id) == t);
     let has_call = has("<|call|>") || has("<|calls|>");
-    if (has("<|return|>") && has_call || has_call && has("<|flush|>"))
+    if has_call
+        && (has("<|return|>") || has("<|flush|>"))
         && let Some(end) = eog.iter().copied().rfind(|&id| text_of(id) == "<|end|>")
     {
         eog.retain(|&id| id != end);

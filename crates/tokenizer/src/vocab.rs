@@ -22,6 +22,9 @@ pub(crate) mod keys {
     pub const ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";
 }
 
+/// A merge rule: the left and right texts it joins.
+pub(crate) type Merge = (Box<str>, Box<str>);
+
 /// The two vocabulary types this crate implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VocabKind {
@@ -97,7 +100,7 @@ pub(crate) struct Vocab {
     pub flags: Flags,
     /// For `gpt2` vocabularies: the pre-tokenizer and the merges in rank order.
     pub pre: Option<PreTokenizer>,
-    pub merges: Vec<(Box<str>, Box<str>)>,
+    pub merges: Vec<Merge>,
 }
 
 impl Vocab {
@@ -146,7 +149,7 @@ impl Vocab {
                         ..SpecialTokens::default()
                     },
                     Flags {
-                        add_bos: false,
+                        add_bos: bpe.add_bos,
                         add_eos: false,
                         add_space_prefix: false,
                         clean_spaces: bpe.clean_spaces,
@@ -230,6 +233,7 @@ impl Vocab {
 
 /// Per-pre-tokenizer flags of `gpt2` vocabularies, as llama.cpp sets them.
 struct BpeFlags {
+    add_bos: bool,
     clean_spaces: bool,
     ignore_merges: bool,
     escape_whitespaces: bool,
@@ -298,7 +302,21 @@ fn bpe_flags(pre: &str) -> BpeFlags {
         "solar-open",
     ];
     const ESCAPE_WHITESPACES: &[&str] = &["gemma4", "granite-embed-multi-311m", "sarvam-moe"];
+    const ADD_BOS: &[&str] = &[
+        "llama3",
+        "llama-v3",
+        "llama-bpe",
+        "falcon3",
+        "falcon-h1",
+        "pixtral",
+        "midm-2.0",
+        "lfm2",
+        "jina-v5-nano",
+        "tekken",
+        "chameleon",
+    ];
     BpeFlags {
+        add_bos: ADD_BOS.contains(&pre),
         clean_spaces: !KEEP_SPACES.contains(&pre),
         ignore_merges: IGNORE_MERGES.contains(&pre),
         escape_whitespaces: ESCAPE_WHITESPACES.contains(&pre),
@@ -365,7 +383,7 @@ fn read_scores(meta: &Metadata<'_>, n: usize) -> Result<Option<Vec<f32>>, Error>
     Ok(Some(scores))
 }
 
-fn read_merges(meta: &Metadata<'_>) -> Result<Vec<(Box<str>, Box<str>)>, Error> {
+fn read_merges(meta: &Metadata<'_>) -> Result<Vec<Merge>, Error> {
     let merges = meta.get_str_array(keys::MERGES)?;
     merges
         .iter()
@@ -393,10 +411,7 @@ fn read_merges(meta: &Metadata<'_>) -> Result<Vec<(Box<str>, Box<str>)>, Error> 
 
 /// Every side of every merge must be a token: merges of texts that are not
 /// tokens could never apply, so they betray a broken vocabulary.
-fn check_merges(
-    merges: &[(Box<str>, Box<str>)],
-    token_to_id: &FxHashMap<Box<str>, u32>,
-) -> Result<(), Error> {
+fn check_merges(merges: &[Merge], token_to_id: &FxHashMap<Box<str>, u32>) -> Result<(), Error> {
     for (index, (left, right)) in merges.iter().enumerate() {
         if let Some(missing) = [left, right]
             .into_iter()

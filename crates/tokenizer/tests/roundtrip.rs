@@ -87,3 +87,58 @@ proptest! {
         }
     }
 }
+
+/// Streaming never splits a character: what the stream emits, concatenated,
+/// is the text of all pieces together, and every emitted chunk is whole text.
+fn streamed(tokenizer: &Tokenizer, ids: &[u32]) -> (String, String) {
+    let mut stream = tokenizer.stream_decoder(false);
+    let mut text = String::new();
+    for &id in ids {
+        text.push_str(&stream.push(id).unwrap());
+    }
+    text.push_str(&stream.finish());
+    let mut bytes = Vec::new();
+    for &id in ids {
+        bytes.extend_from_slice(tokenizer.token_to_piece(id, false).unwrap());
+    }
+    (text, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn stream_decoding_matches_whole_decoding(s in text()) {
+        for tokenizer in [gemma(), qwen2()].into_iter().flatten() {
+            let ids = tokenizer.encode(&s, false, false);
+            let (streamed, whole) = streamed(tokenizer, &ids);
+            prop_assert_eq!(streamed, whole);
+        }
+    }
+}
+
+#[test]
+fn byte_fallback_characters_stream_whole() {
+    let Some(tokenizer) = gemma() else { return };
+    // A rare character that Gemma encodes as byte-fallback tokens.
+    let text = "\u{10FFFD}";
+    let ids = tokenizer.encode(text, false, false);
+    assert!(ids.len() > 1, "expected byte tokens, got {ids:?}");
+    let mut stream = tokenizer.stream_decoder(false);
+    let chunks: Vec<String> = ids.iter().map(|&id| stream.push(id).unwrap()).collect();
+    assert!(
+        chunks[..chunks.len() - 1].iter().all(String::is_empty),
+        "{chunks:?}"
+    );
+    assert_eq!(chunks.last().unwrap(), text);
+    assert_eq!(stream.finish(), "");
+}
+
+#[test]
+fn out_of_range_ids_are_errors() {
+    let Some(tokenizer) = gemma() else { return };
+    let n = tokenizer.vocab_size() as u32;
+    assert!(tokenizer.decode(&[2, n], false).is_err());
+    assert!(tokenizer.token_to_piece(u32::MAX, true).is_err());
+    assert!(tokenizer.stream_decoder(false).push(n).is_err());
+}

@@ -536,27 +536,3 @@ impl PreType {
         }
     }
 }
-
-/// GPT-2's byte to printable character mapping.
-pub fn byte_to_unicode(b: u8) -> char {
-    let c = b as u32;
-    let printable =
-        (0x21..=0x7e).contains(&c) || (0xa1..=0xac).contains(&c) || (0xae..=0xff).contains(&c);
-    if printable {
-        return char::from(b);
-    }
-    let mut n = 0;
-    for x in 0..c {
-        let p =
-            (0x21..=0x7e).contains(&x) || (0xa1..=0xac).contains(&x) || (0xae..=0xff).contains(&x);
-        if !p {
-            n += 1;
-        }
-    }
-    char::from_u32(256 + n).unwrap_or('?')
-}
-
-/// The inverse of [`byte_to_unicode`].
-pub fn unicode_to_byte(c: char) -> Option<u8> {
-    (0..=255u8).find(|&b| byte_to_unicode(b) == c)
-}
