@@ -4,7 +4,8 @@
 //! 1. the `gguf` Python package, with which tests check that our files are read by
 //!    the reference reader (installed with pip when missing);
 //! 2. the Gemma 3 270M model in the model cache (`fetch-models`);
-//! 3. `cargo test --workspace`, plus any arguments given.
+//! 3. `cargo test --workspace`, plus any arguments given, showing what passing
+//!    tests print: which vocabularies were checked and which tests were skipped.
 
 use std::process::Command;
 
@@ -17,9 +18,14 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     ensure_python_gguf()?;
     crate::fetch::fetch_models()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args: Vec<String> = vec!["test".into(), "--workspace".into()];
+    args.extend(cargo_args.iter().cloned());
+    if !cargo_args.iter().any(|a| a == "--") {
+        args.push("--".into());
+    }
+    args.push("--show-output".into());
     let status = Command::new(cargo)
-        .args(["test", "--workspace"])
-        .args(cargo_args)
+        .args(&args)
         .status()
         .context("running cargo test")?;
     if !status.success() {
