@@ -29,6 +29,27 @@ fn temp_model(name: &str) -> PathBuf {
     path
 }
 
+/// The model from `cargo xtask fetch-models`; `None`, with a message, when it
+/// has not been fetched (a failure on CI, which fetches it first).
+fn cached_gemma(test: &str) -> Option<PathBuf> {
+    let models = std::env::var_os("ROCMFORGE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
+        });
+    let path = models
+        .map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"))
+        .filter(|p| p.exists());
+    if path.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must fetch the model first (cargo xtask fetch-models)"
+        );
+        eprintln!("SKIPPED {test}: run `cargo xtask fetch-models` first");
+    }
+    path
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -118,18 +139,7 @@ fn usage_errors_exit_1_and_help_exits_0() {
 /// The real model from `cargo xtask fetch-models`.
 #[test]
 fn inspect_gemma_3_270m() {
-    let models = std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
-        });
-    let path = models.map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"));
-    let Some(path) = path.filter(|p| p.exists()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch the model first (cargo xtask fetch-models)"
-        );
-        eprintln!("SKIPPED inspect_gemma_3_270m: run `cargo xtask fetch-models` first");
+    let Some(path) = cached_gemma("inspect_gemma_3_270m") else {
         return;
     };
     let out = rocmforge(&["inspect", "--json", path.to_str().unwrap()]);
@@ -221,18 +231,7 @@ fn tokenize_rejects_bad_vocabularies_with_exit_1() {
 /// The real model: the ids llama-tokenize prints for it.
 #[test]
 fn tokenize_gemma_3_270m() {
-    let models = std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
-        });
-    let path = models.map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"));
-    let Some(path) = path.filter(|p| p.exists()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch the model first"
-        );
-        eprintln!("SKIPPED tokenize_gemma_3_270m: run `cargo xtask fetch-models` first");
+    let Some(path) = cached_gemma("tokenize_gemma_3_270m") else {
         return;
     };
     let model = path.to_str().unwrap();

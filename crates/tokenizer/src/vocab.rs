@@ -240,8 +240,8 @@ struct BpeFlags {
 }
 
 fn bpe_flags(pre: &str) -> BpeFlags {
-    const IGNORE_MERGES: &[&str] = &[
-        "minicpm5",
+    /// The names of llama.cpp's llama3 pre-tokenizer.
+    const LLAMA3: &[&str] = &[
         "llama3",
         "llama-v3",
         "llama-bpe",
@@ -251,6 +251,9 @@ fn bpe_flags(pre: &str) -> BpeFlags {
         "midm-2.0",
         "lfm2",
         "jina-v5-nano",
+    ];
+    const IGNORE_MERGES: &[&str] = &[
+        "minicpm5",
         "youtu",
         "glm4",
         "glm5",
@@ -302,23 +305,11 @@ fn bpe_flags(pre: &str) -> BpeFlags {
         "solar-open",
     ];
     const ESCAPE_WHITESPACES: &[&str] = &["gemma4", "granite-embed-multi-311m", "sarvam-moe"];
-    const ADD_BOS: &[&str] = &[
-        "llama3",
-        "llama-v3",
-        "llama-bpe",
-        "falcon3",
-        "falcon-h1",
-        "pixtral",
-        "midm-2.0",
-        "lfm2",
-        "jina-v5-nano",
-        "tekken",
-        "chameleon",
-    ];
+    const ADD_BOS: &[&str] = &["tekken", "chameleon"];
     BpeFlags {
-        add_bos: ADD_BOS.contains(&pre),
+        add_bos: LLAMA3.contains(&pre) || ADD_BOS.contains(&pre),
         clean_spaces: !KEEP_SPACES.contains(&pre),
-        ignore_merges: IGNORE_MERGES.contains(&pre),
+        ignore_merges: LLAMA3.contains(&pre) || IGNORE_MERGES.contains(&pre),
         escape_whitespaces: ESCAPE_WHITESPACES.contains(&pre),
     }
 }

@@ -225,6 +225,67 @@ impl Splitter<'_, '_> {
         }
     }
 
+    /// `\p{N}{1,max}` repeated: adds a piece for every `max` digits from `pos`
+    /// and one for the rest; returns the end of the digits.
+    fn digit_run(&mut self, mut pos: usize, max: usize) -> usize {
+        let mut count = 0;
+        loop {
+            let n = self.at(pos);
+            if !n.has(NUMBER) {
+                break;
+            }
+            pos += n.len;
+            count += 1;
+            if count >= max {
+                self.add(pos);
+                count = 0;
+            }
+        }
+        self.add(pos);
+        pos
+    }
+
+    /// The end of ` ?[^\s{word}\p{N}]+[\r\n]*` at `pos` (whose character is
+    /// `c`), if it matches there. llama.cpp's llama3 family tests the flags of
+    /// `c` itself for the first character (`gate_on_c`), kimi-k2 those of the
+    /// character after an optional space; both are kept.
+    fn symbol_run_end(&self, mut pos: usize, c: Cp, word: u16, gate_on_c: bool) -> Option<usize> {
+        let other = |c: Cp| !c.has(WHITESPACE | word | NUMBER) && c.flags != 0;
+        let is_space = c.cp == u32::from(b' ');
+        let mut c2 = if is_space { self.at(pos + 1) } else { c };
+        let gate = if gate_on_c { c.flags } else { c2.flags };
+        if c2.has(WHITESPACE | word | NUMBER) || gate == 0 {
+            return None;
+        }
+        if is_space {
+            pos += 1;
+        }
+        while other(c2) {
+            pos += c2.len;
+            c2 = self.at(pos);
+        }
+        while matches!(self.at(pos).cp, 0x0D | 0x0A) {
+            pos += 1;
+        }
+        Some(pos)
+    }
+
+    /// The end of the piece at `pos` by the tail alternatives the llama3 family
+    /// shares, `\s*[\r\n]+|\s+(?!\S)|\s+`, or else of the single character of
+    /// length `len` there.
+    fn whitespace_piece_end(&self, pos: usize, len: usize) -> usize {
+        let (n, last, run_end, last_rn) = self.whitespace_run(pos);
+        if last_rn > 0 {
+            last_rn
+        } else if n > 1 && run_end < self.end {
+            last
+        } else if n > 0 {
+            run_end
+        } else {
+            pos + len
+        }
+    }
+
     fn gpt2(&mut self, mut pos: usize) {
         while pos < self.end {
             let c = self.at(pos);
@@ -310,58 +371,16 @@ impl Splitter<'_, '_> {
             }
             // \p{N}{1,max_digits}
             if c.has(NUMBER) {
-                let mut count = 0;
-                loop {
-                    let n = self.at(pos);
-                    if !n.has(NUMBER) {
-                        break;
-                    }
-                    pos += n.len;
-                    count += 1;
-                    if count >= max_digits {
-                        self.add(pos);
-                        count = 0;
-                    }
-                }
-                self.add(pos);
+                pos = self.digit_run(pos, max_digits);
                 continue;
             }
             // <space>?[^\s\p{L}\p{N}]+[\r\n]*
-            let is_space = c.cp == u32::from(b' ');
-            let mut c2 = if is_space { self.at(pos + 1) } else { c };
-            let other = |c: Cp| !c.has(WHITESPACE | word | NUMBER) && c.flags != 0;
-            if !c2.has(WHITESPACE | word | NUMBER) && c.flags != 0 {
-                if is_space {
-                    pos += 1;
-                }
-                while other(c2) {
-                    pos += c2.len;
-                    c2 = self.at(pos);
-                }
-                loop {
-                    let n = self.at(pos);
-                    if n.cp == u32::from(b'\r') || n.cp == u32::from(b'\n') {
-                        pos += 1;
-                    } else {
-                        break;
-                    }
-                }
+            if let Some(end) = self.symbol_run_end(pos, c, word, true) {
+                pos = end;
                 self.add(pos);
                 continue;
             }
-            let (n, last, run_end, last_rn) = self.whitespace_run(pos);
-            if last_rn > 0 {
-                // \s*[\r\n]+
-                pos = last_rn;
-            } else if n > 1 && run_end < self.end {
-                // \s+(?!\S)
-                pos = last;
-            } else if n > 0 {
-                // \s+
-                pos = run_end;
-            } else {
-                pos += c.len;
-            }
+            pos = self.whitespace_piece_end(pos, c.len);
             self.add(pos);
         }
     }
@@ -415,50 +434,16 @@ impl Splitter<'_, '_> {
             }
             // \p{N}{1,3}
             if c.has(NUMBER) {
-                let mut count = 0;
-                loop {
-                    let n = self.at(pos);
-                    if !n.has(NUMBER) {
-                        break;
-                    }
-                    pos += n.len;
-                    count += 1;
-                    if count >= 3 {
-                        self.add(pos);
-                        count = 0;
-                    }
-                }
-                self.add(pos);
+                pos = self.digit_run(pos, 3);
                 continue;
             }
             // <space>?[^\s\p{L}\p{N}]+[\r\n]*
-            let is_space = c.cp == u32::from(b' ');
-            let mut c2 = if is_space { self.at(pos + 1) } else { c };
-            let other = |c: Cp| !c.has(WHITESPACE | LETTER | NUMBER) && c.flags != 0;
-            if other(c2) {
-                if is_space {
-                    pos += 1;
-                }
-                while other(c2) {
-                    pos += c2.len;
-                    c2 = self.at(pos);
-                }
-                while matches!(self.at(pos).cp, 0x0D | 0x0A) {
-                    pos += 1;
-                }
+            if let Some(end) = self.symbol_run_end(pos, c, LETTER, false) {
+                pos = end;
                 self.add(pos);
                 continue;
             }
-            let (n, last, run_end, last_rn) = self.whitespace_run(pos);
-            if last_rn > 0 {
-                pos = last_rn;
-            } else if n > 1 && run_end < self.end {
-                pos = last;
-            } else if n > 0 {
-                pos = run_end;
-            } else {
-                pos += c.len;
-            }
+            pos = self.whitespace_piece_end(pos, c.len);
             self.add(pos);
         }
     }
