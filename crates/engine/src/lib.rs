@@ -1,5 +1,7 @@
 //! The inference engine: model configurations per architecture, the execution plan,
-//! the CPU and HIP backends, the KV cache, sampling and generation.
-//!
-//! This crate is a placeholder in the workspace layout and exports nothing yet.
+//! the CPU backend, the KV cache, sampling and generation.
 #![deny(missing_docs)]
+
+pub mod chat;
+pub mod cpu;
+pub mod sampling;

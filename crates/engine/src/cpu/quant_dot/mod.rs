@@ -1,0 +1,1 @@
+//! Dot products of quantized weight rows with quantized activations.
