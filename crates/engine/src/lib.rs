@@ -3,5 +3,16 @@
 #![deny(missing_docs)]
 
 pub mod chat;
+pub mod config;
 pub mod cpu;
+mod error;
+pub mod kv_cache;
+pub mod model;
+pub mod plan;
 pub mod sampling;
+
+pub use config::{Architecture, ModelConfig};
+pub use error::EngineError;
+pub use kv_cache::KvCache;
+pub use model::Model;
+pub use plan::{Backend, ExecutionPlan, Logits};

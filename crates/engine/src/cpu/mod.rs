@@ -1,3 +1,259 @@
-//! The CPU backend.
+//! The CPU backend: executes an [`ExecutionPlan`] with quantized matrix
+//! products on the memory-mapped weights.
 
+pub mod linear;
+pub mod ops;
 pub mod quant_dot;
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::EngineError;
+use crate::config::Activation;
+use crate::kv_cache::KvCache;
+use crate::model::{LayerWeights, Model};
+use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits};
+
+/// The CPU backend and its scratch buffers (reused between calls).
+#[derive(Debug, Default)]
+pub struct CpuBackend {
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+}
+
+impl CpuBackend {
+    /// A backend with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Backend for CpuBackend {
+    fn forward(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        which: Logits,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        let c = &model.config;
+        let n = tokens.len();
+        let start = kv.len();
+        if start + n > kv.capacity() {
+            return Err(EngineError::ContextFull {
+                needed: start + n,
+                context: kv.capacity(),
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(EngineError::TokenOutOfRange {
+                id: bad,
+                vocab: c.n_vocab,
+            });
+        }
+        let e = c.n_embd;
+        resize(&mut self.x, n * e);
+        let embd_bytes = model.bytes(&model.token_embd);
+        for (t, &token) in tokens.iter().enumerate() {
+            let row = &mut self.x[t * e..(t + 1) * e];
+            linear::embedding_row(&model.token_embd, embd_bytes, token as usize, row);
+            if plan.embed_scale != 1.0 {
+                row.iter_mut().for_each(|v| *v *= plan.embed_scale);
+            }
+        }
+        for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
+            self.attention(model, plan, layer, w, il, kv, start, n);
+            self.feed_forward(model, layer, w, n);
+        }
+        kv.set_len(start + n);
+
+        let rows: Vec<usize> = match which {
+            Logits::Last => vec![n - 1],
+            Logits::All => (0..n).collect(),
+        };
+        resize(&mut self.h, rows.len() * e);
+        for (i, &t) in rows.iter().enumerate() {
+            ops::rms_norm_into(
+                &self.x[t * e..(t + 1) * e],
+                &model.output_norm,
+                c.rms_eps,
+                &mut self.h[i * e..(i + 1) * e],
+            );
+        }
+        resize(logits, rows.len() * c.n_vocab);
+        linear::linear(&model.output, model.bytes(&model.output), &self.h, logits);
+        if let Some(cap) = plan.final_logit_softcap {
+            logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        }
+        Ok(())
+    }
+}
+
+impl CpuBackend {
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        layer: &LayerPlan,
+        w: &LayerWeights,
+        il: usize,
+        kv: &mut KvCache,
+        start: usize,
+        n: usize,
+    ) {
+        let c = &model.config;
+        let e = c.n_embd;
+        let (hd, hdv) = (c.head_dim, c.head_dim_v);
+        let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
+        resize(&mut self.h, n * e);
+        for t in 0..n {
+            ops::rms_norm_into(
+                &self.x[t * e..(t + 1) * e],
+                &w.attn_norm,
+                c.rms_eps,
+                &mut self.h[t * e..(t + 1) * e],
+            );
+        }
+        resize(&mut self.q, n * q_dim);
+        resize(&mut self.k, n * k_dim);
+        resize(&mut self.v, n * v_dim);
+        linear::linear(&w.wq, model.bytes(&w.wq), &self.h, &mut self.q);
+        linear::linear(&w.wk, model.bytes(&w.wk), &self.h, &mut self.k);
+        linear::linear(&w.wv, model.bytes(&w.wv), &self.h, &mut self.v);
+        for (buf, bias) in [
+            (&mut self.q, &w.bq),
+            (&mut self.k, &w.bk),
+            (&mut self.v, &w.bv),
+        ] {
+            if let Some(bias) = bias {
+                for row in buf.chunks_exact_mut(bias.len()) {
+                    row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                }
+            }
+        }
+        if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
+            ops::rms_norm(&mut self.q, qn, c.rms_eps);
+            ops::rms_norm(&mut self.k, kn, c.rms_eps);
+        }
+        let freq_factors = model.rope_freqs.as_deref();
+        let base = layer.attention.rope_base;
+        for t in 0..n {
+            let pos = start + t;
+            for head in self.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
+                ops::rope(
+                    head,
+                    pos,
+                    plan.rope_dims,
+                    base,
+                    plan.rope_freq_scale,
+                    freq_factors,
+                    plan.rope_style,
+                );
+                head.iter_mut().for_each(|v| *v *= plan.attn_scale);
+            }
+            for head in self.k[t * k_dim..(t + 1) * k_dim].chunks_exact_mut(hd) {
+                ops::rope(
+                    head,
+                    pos,
+                    plan.rope_dims,
+                    base,
+                    plan.rope_freq_scale,
+                    freq_factors,
+                    plan.rope_style,
+                );
+            }
+            kv.store(
+                il,
+                pos,
+                &self.k[t * k_dim..(t + 1) * k_dim],
+                &self.v[t * v_dim..(t + 1) * v_dim],
+            );
+        }
+
+        // Attention of every (token, head) pair over the cached positions.
+        let total = start + n;
+        let keys = kv.keys(il, total);
+        let values = kv.values(il, total);
+        let group = c.n_head / c.n_head_kv;
+        let window = layer.attention.window;
+        resize(&mut self.attn, n * c.n_head * hdv);
+        let q = &self.q;
+        self.attn.par_chunks_mut(hdv).enumerate().for_each_init(
+            Vec::new,
+            |scores, (index, out)| {
+                let (t, head) = (index / c.n_head, index % c.n_head);
+                let kv_head = head / group;
+                let pos = start + t;
+                let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
+                let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
+                scores.clear();
+                for p in first..=pos {
+                    let key = &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
+                    scores.push(dot_f16(query, key));
+                }
+                ops::softmax(scores);
+                out.fill(0.0);
+                for (i, &s) in scores.iter().enumerate() {
+                    let p = first + i;
+                    let value = &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
+                    for (o, v) in out.iter_mut().zip(value) {
+                        *o += s * v.to_f32();
+                    }
+                }
+            },
+        );
+        resize(&mut self.o, n * e);
+        linear::linear(&w.wo, model.bytes(&w.wo), &self.attn, &mut self.o);
+        if let Some(norm) = &w.post_attn_norm {
+            ops::rms_norm(&mut self.o, norm, c.rms_eps);
+        }
+        self.x.iter_mut().zip(&self.o).for_each(|(x, o)| *x += o);
+    }
+
+    fn feed_forward(&mut self, model: &Model, layer: &LayerPlan, w: &LayerWeights, n: usize) {
+        let c = &model.config;
+        let e = c.n_embd;
+        resize(&mut self.h, n * e);
+        for t in 0..n {
+            ops::rms_norm_into(
+                &self.x[t * e..(t + 1) * e],
+                &w.ffn_norm,
+                c.rms_eps,
+                &mut self.h[t * e..(t + 1) * e],
+            );
+        }
+        resize(&mut self.gate, n * c.n_ff);
+        resize(&mut self.up, n * c.n_ff);
+        linear::linear(&w.gate, model.bytes(&w.gate), &self.h, &mut self.gate);
+        linear::linear(&w.up, model.bytes(&w.up), &self.h, &mut self.up);
+        match layer.activation {
+            Activation::GeluTanh => ops::geglu(&mut self.gate, &self.up),
+            Activation::Silu => ops::swiglu(&mut self.gate, &self.up),
+        }
+        resize(&mut self.o, n * e);
+        linear::linear(&w.down, model.bytes(&w.down), &self.gate, &mut self.o);
+        if let Some(norm) = &w.post_ffn_norm {
+            ops::rms_norm(&mut self.o, norm, c.rms_eps);
+        }
+        self.x.iter_mut().zip(&self.o).for_each(|(x, o)| *x += o);
+    }
+}
+
+fn dot_f16(q: &[f32], k: &[f16]) -> f32 {
+    q.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum()
+}
+
+fn resize(buf: &mut Vec<f32>, len: usize) {
+    buf.clear();
+    buf.resize(len, 0.0);
+}

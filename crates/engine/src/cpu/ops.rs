@@ -1,0 +1,151 @@
+//! Element-wise and per-row operations of the forward pass, computed as ggml's
+//! CPU backend computes them (f64 sums in RMS norm, GELU through an f16 table,
+//! rotary angles by repeated multiplication).
+
+use std::sync::OnceLock;
+
+use half::f16;
+
+use crate::config::RopeStyle;
+
+/// `out = x / rms(x) * weight` over each row of `weight.len()` values, in place.
+pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
+    let n = weight.len();
+    for row in x.chunks_exact_mut(n) {
+        let sum: f64 = row.iter().map(|&v| f64::from(v * v)).sum();
+        let mean = (sum / n as f64) as f32;
+        let scale = 1.0 / (mean + eps).sqrt();
+        for (v, w) in row.iter_mut().zip(weight) {
+            *v = *v * scale * w;
+        }
+    }
+}
+
+/// `out = norm(x) * weight`, rows of `weight.len()`, into `out`.
+pub fn rms_norm_into(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    out.copy_from_slice(x);
+    rms_norm(out, weight, eps);
+}
+
+fn gelu_f32(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const GELU_COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh())
+}
+
+/// GELU (tanh approximation) of every f16 value, as ggml tabulates it.
+fn gelu_table() -> &'static [f16] {
+    static TABLE: OnceLock<Vec<f16>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| f16::from_f32(gelu_f32(f16::from_bits(bits).to_f32())))
+            .collect()
+    })
+}
+
+/// `gate = gelu(gate) * up`, ggml's `geglu`: inputs between -10 and 10 go through
+/// the f16 table.
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    let table = gelu_table();
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            table[f16::from_f32(x).to_bits() as usize].to_f32() * u
+        };
+    }
+}
+
+/// `gate = silu(gate) * up`.
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = x / (1.0 + (-x).exp()) * u;
+    }
+}
+
+/// Rotary position embedding of one head vector `x` (length ≥ `dims`) at
+/// position `pos`, as ggml's `rope_ext` without YaRN.
+pub fn rope(
+    x: &mut [f32],
+    pos: usize,
+    dims: usize,
+    base: f32,
+    freq_scale: f32,
+    freq_factors: Option<&[f32]>,
+    style: RopeStyle,
+) {
+    let theta_scale = base.powf(-2.0 / dims as f32);
+    let mut theta = pos as f32;
+    for i in 0..dims / 2 {
+        let factor = freq_factors.map_or(1.0, |f| f[i]);
+        let angle = freq_scale * theta / factor;
+        let (sin, cos) = angle.sin_cos();
+        let (a, b) = match style {
+            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            RopeStyle::Neox => (i, i + dims / 2),
+        };
+        let (x0, x1) = (x[a], x[b]);
+        x[a] = x0 * cos - x1 * sin;
+        x[b] = x0 * sin + x1 * cos;
+        theta *= theta_scale;
+    }
+}
+
+/// Softmax of `x` in place (max-subtracted, f64 sum as ggml).
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += f64::from(*v);
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_of_constant_row_is_weight() {
+        let mut x = vec![3.0f32; 4];
+        rms_norm(&mut x, &[1.0, 2.0, 3.0, 4.0], 0.0);
+        assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn rope_at_position_zero_is_identity() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0];
+        rope(&mut x, 0, 4, 10_000.0, 1.0, None, RopeStyle::Neox);
+        assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn geglu_matches_formula_within_f16() {
+        let mut g = vec![-11.0, -1.0, 0.0, 0.5, 2.0, 11.0];
+        let u = vec![1.0; 6];
+        let expected: Vec<f32> = g
+            .iter()
+            .map(|&x| {
+                if x <= -10.0 {
+                    0.0
+                } else if x >= 10.0 {
+                    x
+                } else {
+                    gelu_f32(x)
+                }
+            })
+            .collect();
+        geglu(&mut g, &u);
+        for (a, b) in g.iter().zip(&expected) {
+            assert!((a - b).abs() <= 2e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+}

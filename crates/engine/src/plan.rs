@@ -1,0 +1,112 @@
+//! The execution plan: what each layer of a model does, derived once from the
+//! configuration and weights, and the backend interface that executes it.
+
+use crate::EngineError;
+use crate::config::{Activation, ModelConfig, RopeStyle};
+use crate::kv_cache::KvCache;
+use crate::model::Model;
+
+/// The attention of one layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionPlan {
+    /// Rotary base frequency of this layer.
+    pub rope_base: f32,
+    /// Attend only to the last `window` positions (sliding-window layers).
+    pub window: Option<usize>,
+    /// Add biases after the Q/K/V projections.
+    pub qkv_bias: bool,
+    /// RMS-normalise each query and key head before the rotation.
+    pub qk_norm: bool,
+}
+
+/// One transformer block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerPlan {
+    /// Pre-norm → Q/K/V → (norms) → RoPE → attention → output projection.
+    pub attention: AttentionPlan,
+    /// Normalise the attention output before adding it to the residual stream.
+    pub post_attention_norm: bool,
+    /// The gated feed-forward activation.
+    pub activation: Activation,
+    /// Normalise the FFN output before adding it to the residual stream.
+    pub post_ffn_norm: bool,
+}
+
+/// Everything a backend needs to run a model, layer by layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionPlan {
+    /// Multiply embeddings by this.
+    pub embed_scale: f32,
+    /// Scale of query·key products.
+    pub attn_scale: f32,
+    /// Rotated dimensions per head, pairing and linear position scale.
+    pub rope_dims: usize,
+    /// How rotary dimensions pair up.
+    pub rope_style: RopeStyle,
+    /// Linear position scaling.
+    pub rope_freq_scale: f32,
+    /// Per-layer steps.
+    pub layers: Vec<LayerPlan>,
+    /// `cap * tanh(logit / cap)` on the logits.
+    pub final_logit_softcap: Option<f32>,
+}
+
+impl ExecutionPlan {
+    /// The plan of a loaded model.
+    pub fn new(model: &Model) -> Self {
+        let c: &ModelConfig = &model.config;
+        let layers = model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(il, w)| {
+                let (rope_base, window) = c.layer_attention(il);
+                LayerPlan {
+                    attention: AttentionPlan {
+                        rope_base,
+                        window,
+                        qkv_bias: w.bq.is_some(),
+                        qk_norm: w.q_norm.is_some(),
+                    },
+                    post_attention_norm: w.post_attn_norm.is_some(),
+                    activation: c.activation,
+                    post_ffn_norm: w.post_ffn_norm.is_some(),
+                }
+            })
+            .collect();
+        Self {
+            embed_scale: c.embed_scale,
+            attn_scale: c.attn_scale,
+            rope_dims: c.rope_dims,
+            rope_style: c.rope_style,
+            rope_freq_scale: c.rope_freq_scale,
+            layers,
+            final_logit_softcap: c.final_logit_softcap,
+        }
+    }
+}
+
+/// Which positions of a batch produce logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last token (generation).
+    Last,
+    /// Every token (perplexity).
+    All,
+}
+
+/// Executes a plan: the CPU backend now, the GPU backend later.
+pub trait Backend {
+    /// Runs `tokens` at the positions after those already in `kv`, appends their
+    /// keys and values to `kv`, and writes `n_vocab` logits per requested token
+    /// into `logits` (resized).
+    fn forward(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        which: Logits,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError>;
+}
