@@ -9,6 +9,7 @@ mod error;
 pub mod kv_cache;
 pub mod model;
 pub mod plan;
+pub mod reference;
 pub mod sampling;
 
 pub use config::{Architecture, ModelConfig};
