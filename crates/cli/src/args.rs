@@ -19,6 +19,12 @@ pub enum Command {
     /// Turn text into token ids with a model's own tokenizer, as llama.cpp's
     /// `llama-tokenize` does.
     Tokenize(TokenizeArgs),
+    /// Generate text from a prompt, streaming it as it comes.
+    Run(RunArgs),
+    /// Perplexity of a text, as llama.cpp's `llama-perplexity` measures it.
+    Perplexity(PerplexityArgs),
+    /// Prompt-processing and generation speed, as llama.cpp's `llama-bench`.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,4 +72,102 @@ pub struct TokenizeArgs {
     /// Also print the number of tokens.
     #[arg(long)]
     pub show_count: bool,
+}
+
+/// Model, context and threads, shared by the commands that run a model.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// The GGUF model file.
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// Context size in tokens (default: the model's, at most 4096).
+    #[arg(short = 'c', long = "ctx-size")]
+    pub ctx_size: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+}
+
+/// Sampling settings, with llama.cpp's defaults.
+#[derive(Debug, Args)]
+pub struct SamplingArgs {
+    /// Temperature; 0 picks the most likely token every time.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temp: f32,
+    /// Keep the K most likely tokens (0: all).
+    #[arg(long = "top-k", default_value_t = 40)]
+    pub top_k: i32,
+    /// Keep the most likely tokens up to this cumulative probability (1: all).
+    #[arg(long = "top-p", default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than this fraction of the most likely one.
+    #[arg(long = "min-p", default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalise tokens of the last 64 by this factor (1: off).
+    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Random seed (default: random).
+    #[arg(short = 's', long = "seed")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The prompt.
+    #[arg(short = 'p', long = "prompt", allow_hyphen_values = true)]
+    pub prompt: String,
+    /// Tokens to generate (-1: until end of generation or a full context).
+    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_hyphen_values = true)]
+    pub n_predict: i64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Keep generating past end-of-generation tokens.
+    #[arg(long)]
+    pub ignore_eos: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PerplexityArgs {
+    /// The GGUF model file.
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// The text to score.
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Window size in tokens; the second half of each window is scored.
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
+    pub ctx_size: usize,
+    /// Tokens evaluated per batch.
+    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
+    pub batch_size: usize,
+    /// Score only the first N windows.
+    #[arg(long = "chunks")]
+    pub chunks: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The GGUF model file.
+    #[arg(short = 'm', long = "model")]
+    pub model: PathBuf,
+    /// Prompt length of the prompt-processing test (0: skip).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: usize,
+    /// Tokens of the generation test (0: skip).
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: usize,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub repetitions: usize,
+    /// Worker threads (default: all cores).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

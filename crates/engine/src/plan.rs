@@ -91,8 +91,11 @@ impl ExecutionPlan {
 pub enum Logits {
     /// Only the last token (generation).
     Last,
-    /// Every token (perplexity).
+    /// Every token.
     All,
+    /// The tokens from this index of the batch on (perplexity scores the second
+    /// half of each window).
+    From(usize),
 }
 
 /// Executes a plan: the CPU backend now, the GPU backend later.

@@ -47,6 +47,10 @@ impl Backend for CpuBackend {
     ) -> Result<(), EngineError> {
         let c = &model.config;
         let n = tokens.len();
+        if n == 0 {
+            logits.clear();
+            return Ok(());
+        }
         let start = kv.len();
         if start + n > kv.capacity() {
             return Err(EngineError::ContextFull {
@@ -79,6 +83,7 @@ impl Backend for CpuBackend {
         let rows: Vec<usize> = match which {
             Logits::Last => vec![n - 1],
             Logits::All => (0..n).collect(),
+            Logits::From(first) => (first.min(n - 1)..n).collect(),
         };
         resize(&mut self.h, rows.len() * e);
         for (i, &t) in rows.iter().enumerate() {
