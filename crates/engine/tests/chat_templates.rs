@@ -57,14 +57,23 @@ fn conversation(with_system: bool) -> Vec<Message> {
     messages
 }
 
+/// Template inputs some templates read unconditionally, beyond HF's standard ones.
+///
+/// firefunction-v2 appends `functions` (its JSON list of functions) to its system
+/// prompt; Jinja (HF transformers) fails on the undefined variable just as minijinja
+/// does, while llama.cpp concatenates undefined as empty text. It gets that text here.
+const TEMPLATE_VARS: &[(&str, &str, &str)] =
+    &[("fireworks-ai-llama-3-firefunction-v2.jinja", "functions", "")];
+
 /// Renders `messages`; if the template rejects system messages, again without them.
 /// Returns the text and whether the system message had to go.
 fn render_allowing_no_system(
     template: &ChatTemplate,
     messages: &[Message],
     add_generation_prompt: bool,
+    vars: &[(&str, serde_json::Value)],
 ) -> Result<(String, bool), TemplateError> {
-    match template.render(messages, add_generation_prompt, "<s>", "</s>") {
+    match template.render_with_vars(messages, add_generation_prompt, "<s>", "</s>", vars) {
         Ok(text) => Ok((text, false)),
         Err(TemplateError::Raised { message })
             if messages.iter().any(|m| m.role == "system")
@@ -76,7 +85,7 @@ fn render_allowing_no_system(
                 .cloned()
                 .collect();
             template
-                .render(&without, add_generation_prompt, "<s>", "</s>")
+                .render_with_vars(&without, add_generation_prompt, "<s>", "</s>", vars)
                 .map(|text| (text, true))
         }
         Err(e) => Err(e),
@@ -97,6 +106,7 @@ fn llama_cpp_templates_all_render() {
     assert!(!paths.is_empty(), "no templates in {}", dir.display());
 
     let mut failures = Vec::new();
+    let mut failed_templates = 0;
     let mut no_system = Vec::new();
     for path in &paths {
         let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -105,16 +115,23 @@ fn llama_cpp_templates_all_render() {
             Ok(t) => t,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
+                failed_templates += 1;
                 continue;
             }
         };
+        let vars: Vec<(&str, serde_json::Value)> = TEMPLATE_VARS
+            .iter()
+            .filter(|(template, _, _)| *template == name)
+            .map(|(_, var, value)| (*var, serde_json::Value::from(*value)))
+            .collect();
+        let failures_before = failures.len();
         let cases = [
             (conversation(true), false),
             (conversation(true), true),
             (vec![Message::user(USER)], true),
         ];
         for (messages, add_generation_prompt) in &cases {
-            match render_allowing_no_system(&template, messages, *add_generation_prompt) {
+            match render_allowing_no_system(&template, messages, *add_generation_prompt, &vars) {
                 Ok((text, dropped_system)) => {
                     if dropped_system && !no_system.contains(&name) {
                         no_system.push(name.clone());
@@ -129,10 +146,12 @@ fn llama_cpp_templates_all_render() {
                 Err(e) => failures.push(format!("{name} ({} messages): {e}", messages.len())),
             }
         }
+        failed_templates += usize::from(failures.len() > failures_before);
     }
     eprintln!(
-        "{} chat templates rendered; {} without a system message (they reject it): {}",
-        paths.len() - failures.len(),
+        "{} of {} chat templates rendered; {} without a system message (they reject it): {}",
+        paths.len() - failed_templates,
+        paths.len(),
         no_system.len(),
         no_system.join(", ")
     );

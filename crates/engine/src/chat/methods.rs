@@ -89,6 +89,29 @@ fn extra_method(value: &Value, method: &str, args: &[Value]) -> Result<Value, Er
     }
 }
 
+/// Python's `x is iterable`: strings, lists and dicts (and Jinja's undefined, which
+/// iterates as nothing) are; none and numbers are not.
+pub(crate) fn is_iterable(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::String
+            | ValueKind::Bytes
+            | ValueKind::Seq
+            | ValueKind::Map
+            | ValueKind::Iterable
+            | ValueKind::Undefined
+    )
+}
+
+/// Python's `x is sequence` (has a length and items): strings, lists, dicts, and
+/// Jinja's undefined.
+pub(crate) fn is_sequence(value: &Value) -> bool {
+    matches!(
+        value.kind(),
+        ValueKind::String | ValueKind::Bytes | ValueKind::Seq | ValueKind::Map | ValueKind::Undefined
+    )
+}
+
 /// `namespace(...)`: minijinja's namespace, with list values made mutable.
 pub(crate) fn namespace(args: &[Value]) -> Result<Value, Error> {
     let mut pairs: Vec<(Value, Value)> = Vec::new();

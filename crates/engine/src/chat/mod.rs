@@ -255,6 +255,8 @@ impl ChatTemplate {
         env.add_function("strftime_now", strftime_now);
         env.add_function("namespace", methods::namespace);
         env.add_filter("tojson", json::tojson);
+        env.add_test("iterable", methods::is_iterable);
+        env.add_test("sequence", methods::is_sequence);
         env.add_template_owned(TEMPLATE_NAME, rewrite_generation_blocks(source))
             .map_err(|e| compile_error(&e))?;
         Ok(Self { env })
@@ -279,6 +281,19 @@ impl ChatTemplate {
         bos_token: &str,
         eos_token: &str,
     ) -> Result<String, TemplateError> {
+        self.render_with_vars(messages, add_generation_prompt, bos_token, eos_token, &[])
+    }
+
+    /// Renders the conversation with further template variables, e.g.
+    /// `enable_thinking` or a template's own inputs; they override the standard ones.
+    pub fn render_with_vars(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        bos_token: &str,
+        eos_token: &str,
+        vars: &[(&str, serde_json::Value)],
+    ) -> Result<String, TemplateError> {
         let template = self
             .env
             .get_template(TEMPLATE_NAME)
@@ -293,17 +308,26 @@ impl ChatTemplate {
             })
             .collect();
         let now = DateTime::now();
-        let ctx = context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => bos_token,
-            eos_token => eos_token,
-            tools => (),
-            documents => (),
-            date_string => now.format("%d %b %Y"),
-            datetime => now.format("%b %d %Y"),
-        };
-        template.render(ctx).map_err(|e| render_error(&e))
+        let mut ctx: Vec<(&str, Value)> = vec![
+            ("messages", Value::from(messages)),
+            ("add_generation_prompt", Value::from(add_generation_prompt)),
+            ("bos_token", Value::from(bos_token)),
+            ("eos_token", Value::from(eos_token)),
+            ("tools", Value::from(())),
+            ("documents", Value::from(())),
+            ("date_string", Value::from(now.format("%d %b %Y"))),
+            ("datetime", Value::from(now.format("%b %d %Y"))),
+        ];
+        for (name, value) in vars {
+            let value = Value::from_serialize(value);
+            match ctx.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value,
+                None => ctx.push((name, value)),
+            }
+        }
+        template
+            .render(Value::from_iter(ctx))
+            .map_err(|e| render_error(&e))
     }
 }
 
