@@ -21,11 +21,7 @@ struct Options {
 const MAX_DEPTH: usize = 500;
 
 /// `tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)`.
-pub(crate) fn tojson(
-    value: &Value,
-    args: Rest<Value>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
+pub(crate) fn tojson(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     if args.len() > 4 {
         return Err(Error::new(
             ErrorKind::TooManyArguments,
@@ -57,7 +53,10 @@ pub(crate) fn tojson(
         } else {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("tojson indent must be an integer or a string, not {}", v.kind()),
+                format!(
+                    "tojson indent must be an integer or a string, not {}",
+                    v.kind()
+                ),
             ));
         }),
     };
@@ -103,7 +102,12 @@ fn newline(out: &mut String, options: &Options, depth: usize) {
     }
 }
 
-fn write_value(out: &mut String, value: &Value, options: &Options, depth: usize) -> Result<(), Error> {
+fn write_value(
+    out: &mut String,
+    value: &Value,
+    options: &Options,
+    depth: usize,
+) -> Result<(), Error> {
     if depth > MAX_DEPTH {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -217,11 +221,7 @@ fn python_float_repr(f: f64) -> String {
     let exp: i32 = exp.parse().unwrap_or(0);
     if (-4..16).contains(&exp) {
         let s = format!("{f}");
-        if s.contains('.') {
-            s
-        } else {
-            format!("{s}.0")
-        }
+        if s.contains('.') { s } else { format!("{s}.0") }
     } else {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exp.abs())

@@ -108,7 +108,11 @@ pub(crate) fn is_iterable(value: &Value) -> bool {
 pub(crate) fn is_sequence(value: &Value) -> bool {
     matches!(
         value.kind(),
-        ValueKind::String | ValueKind::Bytes | ValueKind::Seq | ValueKind::Map | ValueKind::Undefined
+        ValueKind::String
+            | ValueKind::Bytes
+            | ValueKind::Seq
+            | ValueKind::Map
+            | ValueKind::Undefined
     )
 }
 
@@ -119,7 +123,10 @@ pub(crate) fn namespace(args: &[Value]) -> Result<Value, Error> {
         if arg.kind() != ValueKind::Map {
             return Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("namespace() expects a dict or keyword arguments, got {}", arg.kind()),
+                format!(
+                    "namespace() expects a dict or keyword arguments, got {}",
+                    arg.kind()
+                ),
             ));
         }
         for key in arg.try_iter()? {

@@ -116,10 +116,9 @@ impl DateTime {
                     out.push_str(&format!("{v:0width$}"));
                 }
             };
-            let hour12 = if self.hour % 12 == 0 {
-                12
-            } else {
-                self.hour % 12
+            let hour12 = match self.hour % 12 {
+                0 => 12,
+                h => h,
             };
             match spec {
                 Some('a') => out.push_str(&WEEKDAYS[self.weekday as usize][..3]),
@@ -178,7 +177,10 @@ mod tests {
     #[test]
     fn civil_dates() {
         let t = DateTime::from_unix(0);
-        assert_eq!((t.year, t.month, t.day, t.weekday, t.yearday), (1970, 1, 1, 4, 1));
+        assert_eq!(
+            (t.year, t.month, t.day, t.weekday, t.yearday),
+            (1970, 1, 1, 4, 1)
+        );
         // 2024-02-29T13:05:09Z, a Thursday, day 60 of a leap year.
         let t = DateTime::from_unix(1_709_211_909);
         assert_eq!(
@@ -188,7 +190,10 @@ mod tests {
         assert_eq!((t.weekday, t.yearday), (4, 60));
         // 2000-12-31 was day 366 of a leap year, a Sunday.
         let t = DateTime::from_unix(978_220_800);
-        assert_eq!((t.year, t.month, t.day, t.weekday, t.yearday), (2000, 12, 31, 0, 366));
+        assert_eq!(
+            (t.year, t.month, t.day, t.weekday, t.yearday),
+            (2000, 12, 31, 0, 366)
+        );
         // Before the epoch: 1969-12-31T23:59:59Z.
         let t = DateTime::from_unix(-1);
         assert_eq!((t.year, t.month, t.day, t.hour), (1969, 12, 31, 23));
