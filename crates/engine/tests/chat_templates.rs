@@ -536,3 +536,66 @@ fn extra_variables_override() {
         "/no_think q"
     );
 }
+
+/// Real templates rendered as llama.cpp's `llama-completion --jinja --verbose-prompt`
+/// renders them (system "You are terse.", user "Hello there", with the generation
+/// prompt, and `enable_thinking` true as llama.cpp passes by default).
+#[test]
+fn real_templates_match_llama_cpp() {
+    let Some(dir) = cached("llama.cpp-templates", "real_templates_match_llama_cpp") else {
+        return;
+    };
+    let expected = [
+        (
+            "Qwen-Qwen2.5-7B-Instruct",
+            "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHello there<|im_end|>\n\
+             <|im_start|>assistant\n",
+        ),
+        (
+            "microsoft-Phi-3.5-mini-instruct",
+            "<|system|>\nYou are terse.<|end|>\n<|user|>\nHello there<|end|>\n<|assistant|>\n",
+        ),
+        (
+            "mistralai-Mistral-Nemo-Instruct-2407",
+            "<bos>[INST]You are terse.\n\nHello there[/INST]",
+        ),
+        (
+            "ibm-granite-granite-3.3-2B-Instruct",
+            "<|start_of_role|>system<|end_of_role|>You are terse.<|end_of_text|>\n\
+             <|start_of_role|>user<|end_of_role|>Hello there<|end_of_text|>\n\
+             <|start_of_role|>assistant<|end_of_role|>",
+        ),
+        (
+            "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+            "<bos>You are terse.<｜User｜>Hello there<｜Assistant｜><think>\n",
+        ),
+        (
+            "GLM-4.6",
+            "[gMASK]<sop><|system|>\nYou are terse.<|user|>\nHello there<|assistant|>",
+        ),
+        (
+            "NVIDIA-Nemotron-Nano-v2",
+            "<SPECIAL_10>System\nYou are terse.\n\n<SPECIAL_11>User\nHello there\n\
+             <SPECIAL_11>Assistant\n<think>\n",
+        ),
+    ];
+    let messages = [
+        Message::system("You are terse."),
+        Message::user("Hello there"),
+    ];
+    for (name, want) in expected {
+        let path = dir.join(format!("{name}.jinja"));
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let template = ChatTemplate::new(&source).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = template
+            .render_with_vars(
+                &messages,
+                true,
+                "<bos>",
+                "<eos>",
+                &[("enable_thinking", true.into())],
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, want, "{name}");
+    }
+}
