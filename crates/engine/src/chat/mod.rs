@@ -333,7 +333,13 @@ impl ChatTemplate {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_generation_tag, rewrite_generation_blocks};
+    use super::{ChatTemplate, parse_generation_tag, rewrite_generation_blocks};
+
+    #[test]
+    fn templates_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<ChatTemplate>();
+    }
 
     #[test]
     fn generation_tags_are_rewritten() {
