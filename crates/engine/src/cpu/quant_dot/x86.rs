@@ -1,0 +1,392 @@
+//! AVX2 kernels (with FMA and F16C) for F32, F16, Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4,
+//! Q4_K, Q5_K and Q6_K weights.
+//!
+//! Each kernel decodes a weight block into registers once and multiplies it with
+//! up to [`super::TILE`] activation rows. The integer sums within a block are the
+//! ones ggml forms, so results differ from the scalar kernels only in the order
+//! floats are added.
+
+use std::arch::x86_64::*;
+
+use rocmforge_gguf::GgmlType;
+
+use super::TileFn;
+use super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4, e8m0_half};
+
+/// The AVX2 kernel for `ty`, if there is one. Only call after
+/// [`super::simd_level`] found AVX2, FMA and F16C.
+pub(super) fn kernel(ty: GgmlType) -> Option<TileFn> {
+    use GgmlType as T;
+    Some(match ty {
+        T::F32 => tile_f32,
+        T::F16 => tile_f16,
+        T::Q8_0 => tile_q8_0,
+        T::Q4_0 => tile_q4_0,
+        T::Q5_0 => tile_q5_0,
+        T::IQ4_NL => tile_iq4_nl,
+        T::MXFP4 => tile_mxfp4,
+        T::Q4_K => tile_q4_k,
+        T::Q5_K => tile_q5_k,
+        T::Q6_K => tile_q6_k,
+        _ => return None,
+    })
+}
+
+/// Defines a safe [`TileFn`] that runs `$kernel::<$kind, N>` for `N = acts.len()`.
+macro_rules! entries {
+    ($($name:ident => $kernel:ident, $kind:ident);* $(;)?) => {
+        $(
+            fn $name(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+                // SAFETY: `kernel` hands these functions out only when `simd_level`
+                // detected AVX2, FMA and F16C, which is all the kernels need.
+                unsafe {
+                    match acts.len() {
+                        1 => $kernel::<{ $kind }, 1>(w, acts, out),
+                        2 => $kernel::<{ $kind }, 2>(w, acts, out),
+                        3 => $kernel::<{ $kind }, 3>(w, acts, out),
+                        4 => $kernel::<{ $kind }, 4>(w, acts, out),
+                        n => unreachable!("tile of {n} tokens"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+const F32: u8 = 0;
+const F16: u8 = 1;
+const Q8_0: u8 = 0;
+const Q4_0: u8 = 1;
+const Q5_0: u8 = 2;
+const IQ4_NL: u8 = 3;
+const MXFP4: u8 = 4;
+const Q4_K: u8 = 0;
+const Q5_K: u8 = 1;
+const Q6_K: u8 = 2;
+
+entries! {
+    tile_f32 => float, F32;
+    tile_f16 => float, F16;
+    tile_q8_0 => q8_0_family, Q8_0;
+    tile_q4_0 => q8_0_family, Q4_0;
+    tile_q5_0 => q8_0_family, Q5_0;
+    tile_iq4_nl => q8_0_family, IQ4_NL;
+    tile_mxfp4 => q8_0_family, MXFP4;
+    tile_q4_k => q8_k_family, Q4_K;
+    tile_q5_k => q8_k_family, Q5_K;
+    tile_q6_k => q8_k_family, Q6_K;
+}
+
+/// Checks the shapes every kernel relies on; returns the block count.
+///
+/// # Panics
+/// If the tile sizes differ from `n` or a row length is not `blocks * size`.
+#[inline]
+fn check(w: &[u8], wsize: usize, acts: &[&[u8]], asize: usize, out: &[f32], n: usize) -> usize {
+    let nb = w.len() / wsize;
+    assert!(acts.len() == n && out.len() == n, "tile of {n} tokens");
+    assert_eq!(w.len(), nb * wsize, "weight row length");
+    for a in acts {
+        assert_eq!(a.len(), nb * asize, "activation row length");
+    }
+    nb
+}
+
+/// Loads 16 bytes from the start of `b`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load16(b: &[u8]) -> __m128i {
+    let b = &b[..16];
+    // SAFETY: `b` has 16 readable bytes; the load has no alignment requirement.
+    unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
+}
+
+/// Loads 32 bytes from the start of `b`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load32(b: &[u8]) -> __m256i {
+    let b = &b[..32];
+    // SAFETY: `b` has 32 readable bytes; the load has no alignment requirement.
+    unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// The f16 at the start of `b` as f32 (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_at(b: &[u8]) -> f32 {
+    let bits = u16::from_le_bytes([b[0], b[1]]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// The f32 at the start of `b`.
+#[inline]
+fn f32_at(b: &[u8]) -> f32 {
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Sum of the eight lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Eight values of the float format `KIND` (F32 or F16) as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_floats<const KIND: u8>(b: &[u8]) -> __m256 {
+    if KIND == F32 {
+        let b = &b[..32];
+        // SAFETY: `b` has 32 readable bytes; the load has no alignment requirement.
+        unsafe { _mm256_loadu_ps(b.as_ptr().cast()) }
+    } else {
+        _mm256_cvtph_ps(load16(b))
+    }
+}
+
+/// Plain float dot products, 16 values per step in two accumulators per token.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn float<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+    let es = if KIND == F32 { 4 } else { 2 };
+    let n = check(w, es, acts, es, out, N);
+    let mut acc0 = [_mm256_setzero_ps(); N];
+    let mut acc1 = [_mm256_setzero_ps(); N];
+    let main = n / 16 * 16;
+    for i in (0..main).step_by(16) {
+        let w0 = load_floats::<KIND>(&w[i * es..]);
+        let w1 = load_floats::<KIND>(&w[(i + 8) * es..]);
+        for t in 0..N {
+            let a = acts[t];
+            acc0[t] = _mm256_fmadd_ps(w0, load_floats::<KIND>(&a[i * es..]), acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(w1, load_floats::<KIND>(&a[(i + 8) * es..]), acc1[t]);
+        }
+    }
+    let value = |b: &[u8], i: usize| {
+        if KIND == F32 {
+            f32_at(&b[i * 4..])
+        } else {
+            f16_at(&b[i * 2..])
+        }
+    };
+    for t in 0..N {
+        let mut s = hsum(_mm256_add_ps(acc0[t], acc1[t]));
+        for i in main..n {
+            s += value(w, i) * value(acts[t], i);
+        }
+        out[t] = s;
+    }
+}
+
+/// 32 values from 16 bytes of nibbles: low nibbles, then high nibbles.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn nibbles(qs: &[u8]) -> __m256i {
+    let q = load16(qs);
+    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0f))
+}
+
+/// 0xFF in byte `j` where bit `j` of the 32-bit field at `b` is set (ggml's
+/// `bytes_from_bits_32`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bytes_from_bits_32(b: &[u8]) -> __m256i {
+    let x = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let shuf = _mm256_set_epi64x(
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+/// A 16-entry i8 table in both lanes, for `_mm256_shuffle_epi8` lookups.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn table(values: &[i8; 16]) -> __m256i {
+    let t = load16(bytemuck::cast_slice(values.as_slice()));
+    _mm256_set_m128i(t, t)
+}
+
+/// Weight types whose activations are Q8_0 blocks of 32: the block is decoded to
+/// 32 signed bytes and a scale, then multiplied with each token's block.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+    let wsize = match KIND {
+        Q8_0 => 34,
+        Q4_0 | IQ4_NL => 18,
+        Q5_0 => 22,
+        _ => 17,
+    };
+    let nb = check(w, wsize, acts, 34, out, N);
+    let lut = match KIND {
+        IQ4_NL => table(&KVALUES_IQ4NL),
+        _ => table(&KVALUES_MXFP4),
+    };
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); N];
+    for b in 0..nb {
+        let x = &w[b * wsize..(b + 1) * wsize];
+        let (q, dw) = match KIND {
+            Q8_0 => (load32(&x[2..]), f16_at(x)),
+            Q4_0 => (
+                _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
+                f16_at(x),
+            ),
+            Q5_0 => {
+                // Values without their high bit become nibble - 16 by setting the
+                // top nibble; values with it are the nibble + 16 - 16.
+                let high = _mm256_andnot_si256(bytes_from_bits_32(&x[2..]), _mm256_set1_epi8(-16));
+                (_mm256_or_si256(nibbles(&x[6..]), high), f16_at(x))
+            }
+            IQ4_NL => (_mm256_shuffle_epi8(lut, nibbles(&x[2..])), f16_at(x)),
+            _ => (_mm256_shuffle_epi8(lut, nibbles(&x[1..])), e8m0_half(x[0])),
+        };
+        // maddubs needs an unsigned operand: |q| times y with q's sign.
+        let aq = _mm256_sign_epi8(q, q);
+        for t in 0..N {
+            let y = &acts[t][b * 34..(b + 1) * 34];
+            let sy = _mm256_sign_epi8(load32(&y[2..]), q);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), ones);
+            let d = _mm256_set1_ps(dw * f16_at(y));
+            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for t in 0..N {
+        out[t] = hsum(acc[t]);
+    }
+}
+
+/// A vector of 16 i16: `lo` in the low lane, `hi` in the high lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scale_pair(lo: i16, hi: i16) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+}
+
+/// ggml's `utmp` unpacking of Q4_K/Q5_K scales: eight 6-bit scales, then the eight
+/// 6-bit mins.
+#[inline]
+fn scales_mins_k4(s: &[u8]) -> [u8; 16] {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let u = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    let out = [
+        u0 & KMASK1,
+        (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
+        u1 & KMASK1,
+        ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
+    ];
+    bytemuck::cast(out.map(u32::to_le))
+}
+
+/// K-quants, whose activations are Q8_K blocks of 256: each super-block is decoded
+/// to 256 unsigned bytes with an i16 scale per 16 values, and a correction per 16
+/// values (mins, or Q6_K's offset of 32) that multiplies the activations' sums.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+    let wsize = match KIND {
+        Q4_K => 144,
+        Q5_K => 176,
+        _ => 210,
+    };
+    let nb = check(w, wsize, acts, 292, out, N);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m3 = _mm256_set1_epi8(3);
+    let one = _mm256_set1_epi8(1);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc_min = [_mm256_setzero_ps(); N];
+    for b in 0..nb {
+        let x = &w[b * wsize..(b + 1) * wsize];
+        let mut v = [_mm256_setzero_si256(); 8];
+        let mut sc = [_mm256_setzero_si256(); 8];
+        // Per 16 values: what multiplies the activations' sums.
+        let corr: __m256i;
+        let (d, dmin);
+        if KIND == Q6_K {
+            let (ql, qh) = (&x[..128], &x[128..192]);
+            for h in 0..2 {
+                let l0 = load32(&ql[64 * h..]);
+                let l1 = load32(&ql[64 * h + 32..]);
+                let hb = load32(&qh[32 * h..]);
+                let hi = |s: i32| {
+                    let bits = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(s)), m3);
+                    _mm256_slli_epi16::<4>(bits)
+                };
+                v[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), hi(0));
+                v[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), hi(2));
+                v[4 * h + 2] =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l0), m4), hi(4));
+                v[4 * h + 3] =
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(l1), m4), hi(6));
+            }
+            let s = &x[192..208];
+            for (k, sk) in sc.iter_mut().enumerate() {
+                *sk = scale_pair(i16::from(s[2 * k] as i8), i16::from(s[2 * k + 1] as i8));
+            }
+            // Values are stored + 32: subtract 32 * scale * sum(y) per 16.
+            corr = _mm256_slli_epi16::<5>(_mm256_cvtepi8_epi16(load16(s)));
+            d = f16_at(&x[208..]);
+            dmin = 0.0;
+        } else {
+            let sm = scales_mins_k4(&x[4..16]);
+            for (k, sk) in sc.iter_mut().enumerate() {
+                let s = i16::from(sm[k]);
+                *sk = scale_pair(s, s);
+            }
+            let mins = load16(&sm);
+            let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+            corr = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, dup));
+            let qs = if KIND == Q4_K {
+                &x[16..144]
+            } else {
+                &x[48..176]
+            };
+            for j in 0..4 {
+                let q = load32(&qs[32 * j..]);
+                v[2 * j] = _mm256_and_si256(q, m4);
+                v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+            }
+            if KIND == Q5_K {
+                let hb = load32(&x[16..48]);
+                for (k, vk) in v.iter_mut().enumerate() {
+                    let bit =
+                        _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(k as i32)), one);
+                    *vk = _mm256_or_si256(*vk, _mm256_slli_epi16::<4>(bit));
+                }
+            }
+            d = f16_at(x);
+            dmin = f16_at(&x[2..]);
+        }
+        for t in 0..N {
+            let y = &acts[t][b * 292..(b + 1) * 292];
+            let yq = &y[4..260];
+            let mut isum = _mm256_setzero_si256();
+            for k in 0..8 {
+                let p = _mm256_maddubs_epi16(v[k], load32(&yq[32 * k..]));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc[k]));
+            }
+            let bsums = load32(&y[260..]);
+            let c = _mm256_madd_epi16(bsums, corr);
+            let yd = f32_at(y);
+            if KIND == Q6_K {
+                isum = _mm256_sub_epi32(isum, c);
+            } else {
+                acc_min[t] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(dmin * yd), _mm256_cvtepi32_ps(c), acc_min[t]);
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+    for t in 0..N {
+        out[t] = hsum(_mm256_sub_ps(acc[t], acc_min[t]));
+    }
+}
