@@ -28,14 +28,11 @@ fn tiny_model(arch: Arch, file_type: FileType) -> PathBuf {
     out
 }
 
-/// Largest difference relative to the largest reference logit.
+/// ‖got − reference‖₂ / ‖reference‖₂ over one position's logits.
 fn relative_error(got: &[f32], reference: &[f64]) -> f64 {
-    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    got.iter()
-        .zip(reference)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0.0, f64::max)
-        / scale
+    let diff: f64 = got.iter().zip(reference).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
+    let norm: f64 = reference.iter().map(|b| b * b).sum();
+    (diff / norm).sqrt()
 }
 
 fn check(arch: Arch, file_type: FileType, tolerance: f64) {
@@ -103,8 +100,11 @@ fn check(arch: Arch, file_type: FileType, tolerance: f64) {
     }
 }
 
+/// F16 weights: activations rounded to f16 for the products (as ggml), f16 KV.
 const F16_TOLERANCE: f64 = 1e-3;
-const QUANTIZED_TOLERANCE: f64 = 2e-2;
+/// Quantized weights: activations quantized to 8-bit blocks (as ggml's
+/// vec_dot); on random-weight models that error is about 1-2% of the logits.
+const QUANTIZED_TOLERANCE: f64 = 3e-2;
 
 #[test]
 fn llama_matches_reference() {

@@ -1,42 +1,41 @@
-//! Matrix products with weights kept in their GGUF format.
+//! Matrix products with weights kept in their GGUF format: activations are
+//! quantized to the format each weight type multiplies with (as ggml does), then
+//! the quantized kernels of [`quant_dot`](super::quant_dot) run over the rows.
 
-use rayon::prelude::*;
+use std::cell::RefCell;
+
 use rocmforge_gguf::{GgmlType, quant};
 
+use super::quant_dot::{self, ActFormat, QuantizedActs, WeightMatrix};
 use crate::model::Weight;
 
 /// Whether the CPU backend multiplies with weights of this type.
 pub fn supports(ty: GgmlType) -> bool {
-    !matches!(
-        ty,
-        GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64
-    )
+    quant_dot::act_format(ty).is_some()
+}
+
+thread_local! {
+    /// One reusable activation buffer per format, so decoding allocates nothing.
+    static ACTS: RefCell<Vec<QuantizedActs>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for the `x.len() / w.cols` rows of `x`.
 pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
-    let n_tokens = x.len() / w.cols;
-    let row_bytes = bytes.len() / w.rows;
-    let rows_per_task = 16;
-    let mut transposed = vec![0.0f32; w.rows * n_tokens];
-    transposed
-        .par_chunks_mut(rows_per_task * n_tokens)
-        .enumerate()
-        .for_each(|(chunk, dst)| {
-            let mut row = vec![0.0f32; w.cols];
-            for (i, dst) in dst.chunks_mut(n_tokens).enumerate() {
-                let r = chunk * rows_per_task + i;
-                quant::dequantize(w.ty, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut row)
-                    .expect("weight rows are whole blocks (checked at load)");
-                for (t, d) in dst.iter_mut().enumerate() {
-                    let xt = &x[t * w.cols..(t + 1) * w.cols];
-                    *d = row.iter().zip(xt).map(|(a, b)| a * b).sum();
-                }
-            }
-        });
-    for t in 0..n_tokens {
-        for r in 0..w.rows {
-            out[t * w.rows + r] = transposed[r * n_tokens + t];
+    let format = quant_dot::act_format(w.ty).expect("weight types are checked at load");
+    let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes).expect("weight shapes are checked at load");
+    ACTS.with_borrow_mut(|buffers| {
+        let acts = buffer(buffers, format);
+        acts.quantize(x, w.cols);
+        quant_dot::matmul(&matrix, acts, out);
+    });
+}
+
+fn buffer(buffers: &mut Vec<QuantizedActs>, format: ActFormat) -> &mut QuantizedActs {
+    match buffers.iter().position(|b| b.format() == format) {
+        Some(i) => &mut buffers[i],
+        None => {
+            buffers.push(QuantizedActs::new(format));
+            buffers.last_mut().expect("just pushed")
         }
     }
 }
