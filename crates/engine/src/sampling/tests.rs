@@ -213,6 +213,20 @@ fn greedy_takes_argmax_and_lowest_id_on_ties() {
 }
 
 #[test]
+fn greedy_on_long_vectors_finds_the_first_maximum() {
+    let mut logits: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 * 0.01).collect();
+    logits[500] = f32::NAN;
+    logits[613] = 7.0;
+    logits[999] = 7.0;
+    let mut s = Sampler::new(SamplerConfig::greedy()).unwrap();
+    assert_eq!(s.sample(&logits), 613);
+    logits[17] = 7.0;
+    assert_eq!(s.sample(&logits), 17);
+    logits[998] = f32::INFINITY;
+    assert_eq!(s.sample(&logits), 998);
+}
+
+#[test]
 fn greedy_uses_penalised_logits() {
     let config = SamplerConfig {
         repeat_penalty: 2.0,
