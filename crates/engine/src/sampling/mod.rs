@@ -82,10 +82,10 @@ impl Sampler {
 
     /// Picks the next token from `logits` (one per vocabulary entry).
     ///
-    /// `logits` is only read; penalties work on an internal copy. NaN logits are never
-    /// chosen and `-inf` ones only by greedy decoding when every logit is `-inf`. Returns
-    /// `0` when `logits` is empty or has no logit above `-inf`. Every non-greedy call
-    /// advances the random generator by exactly one draw.
+    /// `logits` is only read; penalties work on an internal copy. NaN and `-inf` logits
+    /// are never chosen while some logit is above `-inf`; when none is (or `logits` is
+    /// empty) the answer is `0`. Every non-greedy call advances the random generator by
+    /// exactly one draw.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let logits = &logits[..logits.len().min(MAX_VOCAB)];
         let values: &[f32] = if self.config.penalties_active() && !self.window.is_empty() {

@@ -799,3 +799,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Vocabularies past the selection buffer (1,024 + k) and the first no-top-k prefix
+    /// (256), with heavy ties.
+    #[test]
+    fn large_vocabularies_match_the_reference(
+        logits in prop::collection::vec((-6i32..6).prop_map(|v| v as f32 * 0.25), 1..6000),
+        top_k in prop_oneof![Just(0i32), 1i32..3000],
+        top_p in prop_oneof![Just(1.0f32), 0.05f32..1.0],
+        min_p in prop_oneof![Just(0.0f32), 0.0f32..0.9],
+        seed in any::<u64>(),
+    ) {
+        let config = SamplerConfig { top_k, top_p, min_p, seed: Some(seed), ..plain(0.7) };
+        let reference = reference_survivors(&logits, &config);
+        let mut s = Sampler::new(config).unwrap();
+        prop_assert_eq!(s.survivors(&logits), reference.clone());
+        let token = s.sample(&logits);
+        prop_assert!(reference.contains(&token));
+        let mut greedy = Sampler::new(SamplerConfig::greedy()).unwrap();
+        prop_assert_eq!(greedy.sample(&logits), reference[0]);
+    }
+}
