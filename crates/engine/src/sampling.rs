@@ -1,1 +1,0 @@
-//! Sampling: choosing the next token from logits.
