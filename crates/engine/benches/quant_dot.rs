@@ -8,7 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use rocmforge_engine::cpu::quant_dot::{QuantizedActs, WeightMatrix, act_format, matmul};
+use rocmforge_engine::cpu::quant_dot::{
+    ActFormat, QuantizedActs, WeightMatrix, act_format, matmul,
+};
 use rocmforge_gguf::{GgmlType, quant};
 
 /// (type, rows, cols, label)
@@ -72,13 +74,13 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("quantize_acts");
-    for (ty, cols) in [(GgmlType::Q8_0, 640), (GgmlType::Q8_K, 1024)] {
+    for (fmt, cols) in [(ActFormat::Q8_0, 640), (ActFormat::Q8_K, 1024)] {
         let x = values(cols * 128, 3);
-        let mut acts = QuantizedActs::new(act_format(ty).unwrap());
-        group.bench_function(format!("{ty}_{cols}x1"), |b| {
+        let mut acts = QuantizedActs::new(fmt);
+        group.bench_function(format!("{fmt:?}_{cols}x1"), |b| {
             b.iter(|| acts.quantize(black_box(&x[..cols]), cols))
         });
-        group.bench_function(format!("{ty}_{cols}x128"), |b| {
+        group.bench_function(format!("{fmt:?}_{cols}x128"), |b| {
             b.iter(|| acts.quantize(black_box(&x), cols))
         });
     }
