@@ -51,8 +51,8 @@ fn q8_0_block(x: &[f32], dst: &mut [u8], with_sum: bool) {
     let qs_at = if with_sum { 4 } else { 2 };
     let mut sum = 0i32;
     for (q, &v) in dst[qs_at..qs_at + 32].iter_mut().zip(x) {
-        // `as i32` saturates like cvtps_epi32 followed by the saturating packs.
-        let i = ((v * id).round_ties_even() as i32).clamp(-128, 127);
+        // |v * id| <= 127, so the clamp only matters for NaN or infinite input.
+        let i = nearest_int(v * id).clamp(-128, 127);
         sum += i;
         *q = i as i8 as u8;
     }
@@ -80,8 +80,7 @@ fn q8_k_block(x: &[f32], dst: &mut [u8]) {
     let (head, bsums) = dst.split_at_mut(4 + QK_K);
     let qs = &mut head[4..];
     for (q, &v) in qs.iter_mut().zip(x) {
-        // ggml's nearest_int rounds to nearest even.
-        let i = ((iscale * v).round_ties_even() as i32).min(127);
+        let i = nearest_int(iscale * v).min(127);
         *q = i as i8 as u8;
     }
     for (b, group) in bsums.chunks_exact_mut(2).zip(qs.chunks_exact(16)) {
@@ -89,4 +88,12 @@ fn q8_k_block(x: &[f32], dst: &mut [u8]) {
         b.copy_from_slice(&(s as i16).to_le_bytes());
     }
     head[0..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
+}
+
+/// Rounds to the nearest integer, ties to even, for `|v| < 2^22` (ggml's
+/// `nearest_int`; the x86 kernels' `_mm256_round_ps` gives the same there).
+#[inline]
+fn nearest_int(v: f32) -> i32 {
+    let f = v + 12_582_912.0;
+    (f.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }

@@ -214,6 +214,39 @@ fn table(values: &[i8; 16]) -> __m256i {
     _mm256_set_m128i(t, t)
 }
 
+/// Decodes one weight block of the Q8_0 family to 32 signed bytes and its scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q8_0_family<const KIND: u8>(x: &[u8], lut: __m256i) -> (__m256i, f32) {
+    match KIND {
+        Q8_0 => (load32(&x[2..]), f16_at(x)),
+        Q4_0 => (
+            _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
+            f16_at(x),
+        ),
+        Q5_0 => {
+            // Values without their high bit become nibble - 16 by setting the
+            // top nibble; values with it are the nibble + 16 - 16.
+            let high = _mm256_andnot_si256(bytes_from_bits_32(&x[2..]), _mm256_set1_epi8(-16));
+            (_mm256_or_si256(nibbles(&x[6..]), high), f16_at(x))
+        }
+        IQ4_NL => (_mm256_shuffle_epi8(lut, nibbles(&x[2..])), f16_at(x)),
+        _ => (_mm256_shuffle_epi8(lut, nibbles(&x[1..])), e8m0_half(x[0])),
+    }
+}
+
+/// Adds `dw * dy * Σ q·y` for one block to `acc`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_block(q: __m256i, dw: f32, y: &[u8], acc: __m256) -> __m256 {
+    // maddubs needs an unsigned operand: |q| times y with q's sign.
+    let aq = _mm256_sign_epi8(q, q);
+    let sy = _mm256_sign_epi8(load32(&y[2..]), q);
+    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), _mm256_set1_epi16(1));
+    let d = _mm256_set1_ps(dw * f16_at(y));
+    _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
+}
+
 /// Weight types whose activations are Q8_0 blocks of 32: the block is decoded to
 /// 32 signed bytes and a scale, then multiplied with each token's block.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -229,33 +262,29 @@ fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
         IQ4_NL => table(&KVALUES_IQ4NL),
         _ => table(&KVALUES_MXFP4),
     };
-    let ones = _mm256_set1_epi16(1);
+    if N == 1 {
+        // Decode: two blocks per step in two accumulators, no index arithmetic.
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut wp = w.chunks_exact(2 * wsize);
+        let mut ap = acts[0].chunks_exact(68);
+        for (x, y) in (&mut wp).zip(&mut ap) {
+            let (q0, d0) = decode_q8_0_family::<KIND>(&x[..wsize], lut);
+            let (q1, d1) = decode_q8_0_family::<KIND>(&x[wsize..], lut);
+            acc0 = q8_0_block(q0, d0, &y[..34], acc0);
+            acc1 = q8_0_block(q1, d1, &y[34..], acc1);
+        }
+        if !wp.remainder().is_empty() {
+            let (q, d) = decode_q8_0_family::<KIND>(wp.remainder(), lut);
+            acc0 = q8_0_block(q, d, ap.remainder(), acc0);
+        }
+        out[0] = hsum(_mm256_add_ps(acc0, acc1));
+        return;
+    }
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
-        let x = &w[b * wsize..(b + 1) * wsize];
-        let (q, dw) = match KIND {
-            Q8_0 => (load32(&x[2..]), f16_at(x)),
-            Q4_0 => (
-                _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
-                f16_at(x),
-            ),
-            Q5_0 => {
-                // Values without their high bit become nibble - 16 by setting the
-                // top nibble; values with it are the nibble + 16 - 16.
-                let high = _mm256_andnot_si256(bytes_from_bits_32(&x[2..]), _mm256_set1_epi8(-16));
-                (_mm256_or_si256(nibbles(&x[6..]), high), f16_at(x))
-            }
-            IQ4_NL => (_mm256_shuffle_epi8(lut, nibbles(&x[2..])), f16_at(x)),
-            _ => (_mm256_shuffle_epi8(lut, nibbles(&x[1..])), e8m0_half(x[0])),
-        };
-        // maddubs needs an unsigned operand: |q| times y with q's sign.
-        let aq = _mm256_sign_epi8(q, q);
+        let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
         for t in 0..N {
-            let y = &acts[t][b * 34..(b + 1) * 34];
-            let sy = _mm256_sign_epi8(load32(&y[2..]), q);
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), ones);
-            let d = _mm256_set1_ps(dw * f16_at(y));
-            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+            acc[t] = q8_0_block(q, dw, &acts[t][b * 34..(b + 1) * 34], acc[t]);
         }
     }
     for t in 0..N {
