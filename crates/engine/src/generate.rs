@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::EngineError;
 use crate::cpu::CpuBackend;
 use crate::kv_cache::KvCache;
 use crate::model::Model;
 use crate::plan::{Backend, ExecutionPlan, Logits};
-use crate::EngineError;
 
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,22 +102,40 @@ impl<'m> Session<'m> {
         if tokens.is_empty() {
             return Ok(());
         }
-        self.backend
-            .forward(self.model, &self.plan, &mut self.kv, tokens, Logits::Last, &mut self.logits)
+        self.backend.forward(
+            self.model,
+            &self.plan,
+            &mut self.kv,
+            tokens,
+            Logits::Last,
+            &mut self.logits,
+        )
     }
 
     /// Evaluates `tokens` and returns the logits of every one of them
     /// (`n_vocab` each), for scoring text.
     pub fn eval_all(&mut self, tokens: &[u32]) -> Result<&[f32], EngineError> {
-        self.backend
-            .forward(self.model, &self.plan, &mut self.kv, tokens, Logits::All, &mut self.logits)?;
+        self.backend.forward(
+            self.model,
+            &self.plan,
+            &mut self.kv,
+            tokens,
+            Logits::All,
+            &mut self.logits,
+        )?;
         Ok(&self.logits)
     }
 
     /// Evaluates `tokens` and returns the logits of those from index `from` on.
     pub fn eval_from(&mut self, tokens: &[u32], from: usize) -> Result<&[f32], EngineError> {
-        self.backend
-            .forward(self.model, &self.plan, &mut self.kv, tokens, Logits::From(from), &mut self.logits)?;
+        self.backend.forward(
+            self.model,
+            &self.plan,
+            &mut self.kv,
+            tokens,
+            Logits::From(from),
+            &mut self.logits,
+        )?;
         Ok(&self.logits)
     }
 
@@ -202,7 +220,13 @@ impl<'a> StopFilter<'a> {
     /// text before it has been emitted).
     fn push(&mut self, text: &str, emit: &mut impl FnMut(&str)) -> bool {
         self.pending.push_str(text);
-        if let Some(at) = self.stops.iter().filter(|s| !s.is_empty()).filter_map(|s| self.pending.find(s.as_str())).min() {
+        if let Some(at) = self
+            .stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| self.pending.find(s.as_str()))
+            .min()
+        {
             if at > 0 {
                 emit(&self.pending[..at]);
             }
@@ -256,7 +280,10 @@ mod tests {
 
     #[test]
     fn stop_strings_are_cut_even_across_pieces() {
-        assert_eq!(run(&["</s>"], &["Hello", " wor", "ld</", "s> more"]), ("Hello world".into(), true));
+        assert_eq!(
+            run(&["</s>"], &["Hello", " wor", "ld</", "s> more"]),
+            ("Hello world".into(), true)
+        );
         assert_eq!(run(&["STOP"], &["no ST", "OPE"]), ("no ".into(), true));
         assert_eq!(run(&["STOP"], &["ST", "ay"]), ("STay".into(), false));
         assert_eq!(run(&[], &["a", "b"]), ("ab".into(), false));

@@ -3,9 +3,9 @@
 //! token replaced by BOS (when the vocabulary adds one), and the second half of
 //! each window is scored.
 
+use crate::EngineError;
 use crate::generate::Session;
 use crate::model::Model;
-use crate::EngineError;
 
 /// The running or final result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,13 +40,22 @@ pub fn perplexity(
     let n_batch = n_batch.clamp(1, n_ctx);
     let n_chunk = tokens.len() / n_ctx;
     let first = n_ctx / 2;
-    let bos = if model.tokenizer.add_bos() { model.tokenizer.bos() } else { None };
+    let bos = if model.tokenizer.add_bos() {
+        model.tokenizer.bos()
+    } else {
+        None
+    };
     let n_vocab = model.config.n_vocab;
     let mut session = Session::new(model, n_ctx);
     let mut window = Vec::with_capacity(n_ctx);
     let mut scores = Vec::with_capacity(n_ctx * n_vocab / 2);
     let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
-    let mut result = Perplexity { chunks: 0, count: 0, ppl: f64::NAN, error: f64::NAN };
+    let mut result = Perplexity {
+        chunks: 0,
+        count: 0,
+        ppl: f64::NAN,
+        error: f64::NAN,
+    };
     for chunk in 0..n_chunk {
         let start = chunk * n_ctx;
         window.clear();
@@ -85,8 +94,17 @@ fn estimate(chunks: usize, count: usize, nll: f64, nll2: f64) -> Perplexity {
     let mean = nll / count as f64;
     let ppl = mean.exp();
     let var = nll2 / count as f64 - mean * mean;
-    let error = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
-    Perplexity { chunks, count, ppl, error }
+    let error = if var > 0.0 && count > 1 {
+        (var / (count - 1) as f64).sqrt() * ppl
+    } else {
+        0.0
+    };
+    Perplexity {
+        chunks,
+        count,
+        ppl,
+        error,
+    }
 }
 
 /// `log softmax(logits)[target]`, as llama.cpp computes it (f32 max and

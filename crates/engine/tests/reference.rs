@@ -30,7 +30,11 @@ fn tiny_model(arch: Arch, file_type: FileType) -> PathBuf {
 
 /// ‖got − reference‖₂ / ‖reference‖₂ over one position's logits.
 fn relative_error(got: &[f32], reference: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(reference).map(|(a, b)| (f64::from(*a) - b).powi(2)).sum();
+    let diff: f64 = got
+        .iter()
+        .zip(reference)
+        .map(|(a, b)| (f64::from(*a) - b).powi(2))
+        .sum();
     let norm: f64 = reference.iter().map(|b| b * b).sum();
     (diff / norm).sqrt()
 }

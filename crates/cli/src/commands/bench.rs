@@ -14,7 +14,10 @@ use crate::format::human_bytes;
 
 pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
-    anyhow::ensure!(args.n_prompt > 0 || args.n_gen > 0, "nothing to measure: -p and -n are both 0");
+    anyhow::ensure!(
+        args.n_prompt > 0 || args.n_gen > 0,
+        "nothing to measure: -p and -n are both 0"
+    );
     let model_args = ModelArgs {
         model: args.model.clone(),
         ctx_size: None,
@@ -25,16 +28,25 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let threads = rayon::current_num_threads();
     let mut rows = Vec::new();
     if args.n_prompt > 0 {
-        let speeds = measure(args.repetitions, || prompt_test(&model, args.n_prompt, context))?;
+        let speeds = measure(args.repetitions, || {
+            prompt_test(&model, args.n_prompt, context)
+        })?;
         rows.push((format!("pp{}", args.n_prompt), args.n_prompt, speeds));
     }
     if args.n_gen > 0 {
-        let speeds = measure(args.repetitions, || generation_test(&model, args.n_gen, context))?;
+        let speeds = measure(args.repetitions, || {
+            generation_test(&model, args.n_gen, context)
+        })?;
         rows.push((format!("tg{}", args.n_gen), args.n_gen, speeds));
     }
     let name = model_name(&model);
     let size = model.file_size();
-    let params: usize = model.file().tensors().iter().map(|t| t.n_elements() as usize).sum();
+    let params: usize = model
+        .file()
+        .tensors()
+        .iter()
+        .map(|t| t.n_elements() as usize)
+        .sum();
     if args.json {
         let tests: Vec<_> = rows
             .iter()
@@ -47,7 +59,10 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
-    writeln!(out, "| model | size | params | backend | threads | test | t/s |")?;
+    writeln!(
+        out,
+        "| model | size | params | backend | threads | test | t/s |"
+    )?;
     writeln!(out, "| --- | ---: | ---: | --- | ---: | ---: | ---: |")?;
     for (test, _, speeds) in &rows {
         let (mean, sd) = mean_sd(speeds);
@@ -62,7 +77,10 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 /// One warm-up run, then `repetitions` timed runs; tokens/s of each.
-fn measure(repetitions: usize, mut test: impl FnMut() -> anyhow::Result<(usize, f64)>) -> anyhow::Result<Vec<f64>> {
+fn measure(
+    repetitions: usize,
+    mut test: impl FnMut() -> anyhow::Result<(usize, f64)>,
+) -> anyhow::Result<Vec<f64>> {
     test()?;
     (0..repetitions)
         .map(|_| test().map(|(tokens, seconds)| tokens as f64 / seconds))
@@ -90,7 +108,9 @@ fn generation_test(model: &Model, n: usize, context: usize) -> anyhow::Result<(u
 /// Deterministic ordinary tokens spread over the vocabulary.
 fn bench_tokens(model: &Model, n: usize) -> Vec<u32> {
     let vocab = model.tokenizer.vocab_size() as u64;
-    (0..n as u64).map(|i| ((i * 7919 + 1009) % vocab) as u32).collect()
+    (0..n as u64)
+        .map(|i| ((i * 7919 + 1009) % vocab) as u32)
+        .collect()
 }
 
 fn mean_sd(values: &[f64]) -> (f64, f64) {

@@ -15,6 +15,6 @@ pub fn open_gguf(path: &Path) -> anyhow::Result<GgufFile> {
         other => anyhow::Error::new(other).context(path.display().to_string()),
     })
 }
-pub mod run;
 pub mod bench;
 pub mod perplexity;
+pub mod run;

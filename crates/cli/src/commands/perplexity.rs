@@ -31,21 +31,35 @@ pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
         tokens_needed = tokens_needed.min(chunks.saturating_mul(args.ctx_size));
     }
     let bar = ProgressBar::new((tokens_needed / args.ctx_size) as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} windows, {eta} left").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} windows, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut write_error = None;
-    let result = perplexity(&model, &tokens[..tokens_needed], args.ctx_size, args.batch_size, |running, _| {
-        bar.inc(1);
-        if write_error.is_none()
-            && let Err(e) = write!(out, "[{}]{:.4},", running.chunks, running.ppl).and_then(|()| out.flush())
-        {
-            write_error = Some(e);
-        }
-    })?;
+    let result = perplexity(
+        &model,
+        &tokens[..tokens_needed],
+        args.ctx_size,
+        args.batch_size,
+        |running, _| {
+            bar.inc(1);
+            if write_error.is_none()
+                && let Err(e) = write!(out, "[{}]{:.4},", running.chunks, running.ppl)
+                    .and_then(|()| out.flush())
+            {
+                write_error = Some(e);
+            }
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e.into());
     }
     writeln!(out)?;
-    writeln!(out, "Final estimate: PPL = {:.4} +/- {:.5}", result.ppl, result.error)?;
+    writeln!(
+        out,
+        "Final estimate: PPL = {:.4} +/- {:.5}",
+        result.ppl, result.error
+    )?;
     Ok(())
 }

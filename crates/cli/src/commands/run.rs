@@ -14,7 +14,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let (model, load_time) = load(&args.model)?;
     let context = context_size(&args.model, &model)?;
     let mut sampler = Sampler::new(sampler_config(&args.sampling))?;
-    let prompt = model.tokenizer.encode(&args.prompt, model.tokenizer.add_bos(), true);
+    let prompt = model
+        .tokenizer
+        .encode(&args.prompt, model.tokenizer.add_bos(), true);
     if prompt.len() >= context {
         anyhow::bail!(
             "the prompt has {} tokens, more than the context of {context} leaves room for (use -c)",
@@ -40,10 +42,10 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
             token
         },
         |text| {
-            if write_error.is_none() {
-                if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                    write_error = Some(e);
-                }
+            if write_error.is_none()
+                && let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+            {
+                write_error = Some(e);
             }
         },
     )?;
@@ -73,7 +75,9 @@ pub fn load(args: &ModelArgs) -> anyhow::Result<(Model, f64)> {
     if let Some(threads) = args.threads {
         anyhow::ensure!(threads > 0, "--threads must be at least 1");
         // Fails only if the pool was already built, which nothing else does.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global();
     }
     let started = Instant::now();
     let file = super::open_gguf(&args.model)?;

@@ -22,7 +22,8 @@ thread_local! {
 /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for the `x.len() / w.cols` rows of `x`.
 pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
     let format = quant_dot::act_format(w.ty).expect("weight types are checked at load");
-    let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes).expect("weight shapes are checked at load");
+    let matrix =
+        WeightMatrix::new(w.ty, w.rows, w.cols, bytes).expect("weight shapes are checked at load");
     ACTS.with_borrow_mut(|buffers| {
         let acts = buffer(buffers, format);
         acts.quantize(x, w.cols);

@@ -193,6 +193,10 @@ impl CpuBackend {
         let window = layer.attention.window;
         resize(&mut self.attn, n * c.n_head * hdv);
         let q = &self.q;
+        // ggml's CPU flash attention: batches of fewer than 64 queries take its
+        // f16 path (queries rounded to f16, values accumulated in f16), larger
+        // ones its f32 tiled path. Following it keeps logits close to llama.cpp's.
+        let half_precision = n < FLASH_ATTN_TILE;
         self.attn.par_chunks_mut(hdv).enumerate().for_each_init(
             Vec::new,
             |scores, (index, out)| {
@@ -201,18 +205,21 @@ impl CpuBackend {
                 let pos = start + t;
                 let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
                 let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
-                scores.clear();
-                for p in first..=pos {
-                    let key = &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
-                    scores.push(dot_f16(query, key));
-                }
-                ops::softmax(scores);
-                out.fill(0.0);
-                for (i, &s) in scores.iter().enumerate() {
-                    let p = first + i;
-                    let value = &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
-                    for (o, v) in out.iter_mut().zip(value) {
-                        *o += s * v.to_f32();
+                let key =
+                    |p: usize| &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
+                let value =
+                    |p: usize| &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
+                if half_precision {
+                    attend_f16(query, first..pos + 1, key, value, scores, out);
+                } else {
+                    scores.clear();
+                    scores.extend((first..=pos).map(|p| dot_f16(query, key(p))));
+                    ops::softmax(scores);
+                    out.fill(0.0);
+                    for (i, &s) in scores.iter().enumerate() {
+                        for (o, v) in out.iter_mut().zip(value(first + i)) {
+                            *o += s * v.to_f32();
+                        }
                     }
                 }
             },
@@ -251,6 +258,46 @@ impl CpuBackend {
             ops::rms_norm(&mut self.o, norm, c.rms_eps);
         }
         self.x.iter_mut().zip(&self.o).for_each(|(x, o)| *x += o);
+    }
+}
+
+/// Query batches at least this large take ggml's f32 tiled attention.
+const FLASH_ATTN_TILE: usize = 64;
+
+/// One query over positions `range` as ggml's single-query flash attention with
+/// an f16 cache computes it: the query rounded to f16, an online softmax, and
+/// the weighted values summed in f16.
+fn attend_f16<'a>(
+    query: &[f32],
+    range: std::ops::Range<usize>,
+    key: impl Fn(usize) -> &'a [f16],
+    value: impl Fn(usize) -> &'a [f16],
+    query16: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    query16.clear();
+    query16.extend(query.iter().map(|&x| f16::from_f32(x).to_f32()));
+    let mut acc = vec![f16::ZERO; out.len()];
+    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+    for p in range {
+        let s = dot_f16(query16, key(p));
+        let (mut ms, mut vs) = (1.0f32, 1.0f32);
+        if s > max {
+            ms = (max - s).exp();
+            max = s;
+            for a in acc.iter_mut() {
+                *a = f16::from_f32(a.to_f32() * ms);
+            }
+        } else {
+            vs = (s - max).exp();
+        }
+        for (a, v) in acc.iter_mut().zip(value(p)) {
+            *a = f16::from_f32(v.to_f32().mul_add(vs, a.to_f32()));
+        }
+        sum = sum * ms + vs;
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = a.to_f32() / sum;
     }
 }
 
