@@ -249,3 +249,72 @@ fn tokenize_gemma_3_270m() {
     ]);
     assert_ne!(text(&out.stdout), "[2, 105]\n");
 }
+
+#[test]
+fn run_bench_and_perplexity_reject_bad_input_with_exit_1() {
+    let missing = "/nonexistent/model.gguf";
+    for args in [
+        vec!["run", "-m", missing, "-p", "hi"],
+        vec!["bench", "-m", missing],
+        vec!["perplexity", "-m", missing, "-f", "/nonexistent.txt"],
+        vec!["run", "-m", missing, "-p", "hi", "--top-p", "abc"],
+    ] {
+        let out = rocmforge(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.lines().count() <= 3, "{stderr}");
+    }
+    // A file that is GGUF but not a model of a supported architecture.
+    let vocab = temp_vocab("notmodel", "llama", SPM_TOKENS, None);
+    let out = rocmforge(&["run", "-m", vocab.to_str().unwrap(), "-p", "hi"]);
+    std::fs::remove_file(&vocab).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("architecture `llama`") || text(&out.stderr).contains("missing"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn run_gemma_3_270m_greedy() {
+    let Some(path) = cached_gemma("run_gemma_3_270m_greedy") else {
+        return;
+    };
+    let model = path.to_str().unwrap();
+    let out = rocmforge(&[
+        "run",
+        "-m",
+        model,
+        "-p",
+        "The capital of France is",
+        "-n",
+        "8",
+        "--temp",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // llama.cpp's greedy continuation starts " the capital of the country".
+    assert!(
+        text(&out.stdout).starts_with(" the capital of the"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("tokens/s"));
+    let out = rocmforge(&[
+        "run",
+        "-m",
+        model,
+        "-p",
+        "word word word word word",
+        "-c",
+        "4",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("context"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use rocmforge_engine::cpu::CpuBackend;
+use rocmforge_engine::cpu::{AttentionPrecision, CpuBackend};
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, reference};
 use xtask::gen_model::{self, Arch, FileType, Shape};
 
@@ -48,7 +48,8 @@ fn check(arch: Arch, file_type: FileType, tolerance: f64) {
     let tokens: Vec<u32> = (0..12).map(|i| (i * 37 + 5) % n_vocab as u32).collect();
     let expected = reference::forward(&model, &tokens);
 
-    let mut backend = CpuBackend::new();
+    // f32 attention: the llama.cpp-like f16 path is checked against llama.cpp itself.
+    let mut backend = CpuBackend::with_precision(AttentionPrecision::F32);
     let mut logits = Vec::new();
     let mut kv = KvCache::new(&model.config, 64);
     backend

@@ -14,9 +14,21 @@ use crate::kv_cache::KvCache;
 use crate::model::{LayerWeights, Model};
 use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits};
 
+/// How attention rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttentionPrecision {
+    /// As ggml's CPU flash attention: f16 queries and value sums for batches of
+    /// fewer than 64 tokens, f32 otherwise. Keeps results closest to llama.cpp.
+    #[default]
+    LlamaCpp,
+    /// f32 throughout.
+    F32,
+}
+
 /// The CPU backend and its scratch buffers (reused between calls).
 #[derive(Debug, Default)]
 pub struct CpuBackend {
+    precision: AttentionPrecision,
     x: Vec<f32>,
     h: Vec<f32>,
     q: Vec<f32>,
@@ -32,6 +44,14 @@ impl CpuBackend {
     /// A backend with empty buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A backend whose attention rounds as `precision` says.
+    pub fn with_precision(precision: AttentionPrecision) -> Self {
+        Self {
+            precision,
+            ..Self::default()
+        }
     }
 }
 
@@ -196,7 +216,7 @@ impl CpuBackend {
         // ggml's CPU flash attention: batches of fewer than 64 queries take its
         // f16 path (queries rounded to f16, values accumulated in f16), larger
         // ones its f32 tiled path. Following it keeps logits close to llama.cpp's.
-        let half_precision = n < FLASH_ATTN_TILE;
+        let half_precision = self.precision == AttentionPrecision::LlamaCpp && n < FLASH_ATTN_TILE;
         self.attn.par_chunks_mut(hdv).enumerate().for_each_init(
             Vec::new,
             |scores, (index, out)| {

@@ -1,0 +1,67 @@
+//! Perplexity of Gemma 3 270M Q4_K_M on `fixtures/perplexity.txt` within 1% of
+//! llama.cpp's `llama-perplexity` on the same text and settings (the command is
+//! in `fixtures/gemma3-270m.perplexity.json`). Four windows of 256 tokens keep
+//! the test short; the reference has the running estimate after each window.
+
+use std::path::PathBuf;
+
+use rocmforge_engine::Model;
+use rocmforge_engine::perplexity::perplexity;
+use serde_json::Value;
+
+const WINDOWS: usize = 4;
+
+#[test]
+fn perplexity_within_one_percent_of_llama_cpp() {
+    let dir = std::env::var_os("ROCMFORGE_MODELS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
+        })
+        .unwrap();
+    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
+    if !path.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must fetch the model first (cargo xtask fetch-models)"
+        );
+        eprintln!(
+            "SKIPPED perplexity_within_one_percent_of_llama_cpp: run `cargo xtask fetch-models` first"
+        );
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/tests/fixtures/gemma3-270m.perplexity.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut text =
+        std::fs::read_to_string(format!("{root}/tests/fixtures/perplexity.txt")).unwrap();
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    let model = Model::open(&path).unwrap();
+    let ctx = reference["ctx"].as_u64().unwrap() as usize;
+    let tokens = model.tokenizer.encode(&text, true, false);
+    let result = perplexity(
+        &model,
+        &tokens[..WINDOWS * ctx],
+        ctx,
+        reference["batch"].as_u64().unwrap() as usize,
+        |_, _| {},
+    )
+    .unwrap();
+    let expected = reference["running"][WINDOWS - 1].as_f64().unwrap();
+    let difference = (result.ppl / expected - 1.0).abs();
+    eprintln!(
+        "perplexity over {WINDOWS} windows: {:.4} (llama.cpp {expected:.4}, {:.2}% apart)",
+        result.ppl,
+        difference * 100.0
+    );
+    assert!(
+        difference < 0.01,
+        "perplexity {:.4} is more than 1% from llama.cpp's {expected:.4}",
+        result.ppl
+    );
+}
