@@ -21,6 +21,8 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// Generate text from a prompt, streaming it as it comes.
     Run(RunArgs),
+    /// Chat with a model through its chat template.
+    Chat(ChatArgs),
     /// Perplexity of a text, as llama.cpp's `llama-perplexity` measures it.
     Perplexity(PerplexityArgs),
     /// Prompt-processing and generation speed, as llama.cpp's `llama-bench`.
@@ -170,4 +172,18 @@ pub struct BenchArgs {
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A system message that opens the conversation.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Most tokens per answer (-1: until end of turn or a full context).
+    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_hyphen_values = true)]
+    pub n_predict: i64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }

@@ -44,6 +44,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => commands::inspect::run(&args, &mut out)?,
         Command::Tokenize(args) => commands::tokenize::run(&args, &mut out)?,
         Command::Run(args) => commands::run::run(&args, &mut out)?,
+        Command::Chat(args) => commands::chat::run(&args, &mut out)?,
         Command::Perplexity(args) => commands::perplexity::run(&args, &mut out)?,
         Command::Bench(args) => commands::bench::run(&args, &mut out)?,
     }

@@ -318,3 +318,42 @@ fn run_gemma_3_270m_greedy() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn chat_answers_each_line_until_end_of_input() {
+    let Some(path) = cached_gemma("chat_answers_each_line_until_end_of_input") else {
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+        .args([
+            "chat",
+            "-m",
+            path.to_str().unwrap(),
+            "-n",
+            "8",
+            "--temp",
+            "0",
+            "--system",
+            "Be brief.",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"Hello!\nWhat is two plus two?\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One answer line per question, each followed by the next prompt.
+    assert_eq!(
+        text(&out.stderr).matches("> ").count(),
+        3,
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stdout).trim().is_empty());
+}

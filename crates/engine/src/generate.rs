@@ -2,6 +2,8 @@
 //! batch, then one token at a time with a caller-chosen sampler, streaming text
 //! that never splits a character or shows part of a stop string.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::EngineError;
@@ -21,6 +23,8 @@ pub enum StopReason {
     StopString,
     /// The context is full.
     ContextFull,
+    /// The caller's cancel flag was set.
+    Cancelled,
 }
 
 /// Limits of one generation.
@@ -32,6 +36,8 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep going past end-of-generation tokens.
     pub ignore_eos: bool,
+    /// Stops generation when set (checked before each token).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What a generation did and how long it took.
@@ -172,6 +178,13 @@ impl<'m> Session<'m> {
         let stop = loop {
             if options.max_tokens.is_some_and(|max| generated >= max) {
                 break StopReason::MaxTokens;
+            }
+            if options
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                break StopReason::Cancelled;
             }
             let token = choose(&self.logits);
             if !options.ignore_eos && tokenizer.is_eog(token) {

@@ -30,6 +30,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         max_tokens: usize::try_from(args.n_predict).ok(),
         stop: Vec::new(),
         ignore_eos: args.ignore_eos,
+        ..GenerateOptions::default()
     };
     let mut session = Session::new(&model, context);
     let mut write_error = None;
