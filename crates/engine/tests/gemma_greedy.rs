@@ -30,7 +30,7 @@ fn model_path() -> Option<PathBuf> {
 }
 
 /// Largest difference allowed between our logits and llama.cpp's.
-const LOGIT_TOLERANCE: f32 = 0.75;
+const LOGIT_TOLERANCE: f32 = 1.5;
 /// Leading generated tokens that must be identical for every prompt (two of
 /// the seven prompts already agree on all 64; see docs/PERFORMANCE.md).
 const MIN_IDENTICAL: usize = 3;

@@ -1,12 +1,10 @@
 //! The CPU backend: executes an [`ExecutionPlan`] with quantized matrix
 //! products on the memory-mapped weights.
 
+pub mod attention;
 pub mod linear;
 pub mod ops;
 pub mod quant_dot;
-
-use half::f16;
-use rayon::prelude::*;
 
 use crate::EngineError;
 use crate::config::Activation;
@@ -29,6 +27,7 @@ pub enum AttentionPrecision {
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     precision: AttentionPrecision,
+    attention_scratch: attention::Scratch,
     x: Vec<f32>,
     h: Vec<f32>,
     q: Vec<f32>,
@@ -206,43 +205,28 @@ impl CpuBackend {
         }
 
         // Attention of every (token, head) pair over the cached positions.
-        let total = start + n;
-        let keys = kv.keys(il, total);
-        let values = kv.values(il, total);
-        let group = c.n_head / c.n_head_kv;
-        let window = layer.attention.window;
-        resize(&mut self.attn, n * c.n_head * hdv);
-        let q = &self.q;
         // ggml's CPU flash attention: batches of fewer than 64 queries take its
-        // f16 path (queries rounded to f16, values accumulated in f16), larger
-        // ones its f32 tiled path. Following it keeps logits close to llama.cpp's.
+        // f16 path, larger ones its f32 tiled path. Following it keeps logits
+        // close to llama.cpp's.
+        let total = start + n;
         let half_precision = self.precision == AttentionPrecision::LlamaCpp && n < FLASH_ATTN_TILE;
-        self.attn.par_chunks_mut(hdv).enumerate().for_each_init(
-            Vec::new,
-            |scores, (index, out)| {
-                let (t, head) = (index / c.n_head, index % c.n_head);
-                let kv_head = head / group;
-                let pos = start + t;
-                let first = window.map_or(0, |w| (pos + 1).saturating_sub(w));
-                let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
-                let key =
-                    |p: usize| &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
-                let value =
-                    |p: usize| &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
-                if half_precision {
-                    attend_f16(query, first..pos + 1, key, value, scores, out);
-                } else {
-                    scores.clear();
-                    scores.extend((first..=pos).map(|p| dot_f16(query, key(p))));
-                    ops::softmax(scores);
-                    out.fill(0.0);
-                    for (i, &s) in scores.iter().enumerate() {
-                        for (o, v) in out.iter_mut().zip(value(first + i)) {
-                            *o += s * v.to_f32();
-                        }
-                    }
-                }
-            },
+        let geometry = attention::Geometry {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: hd,
+            head_dim_v: hdv,
+            start,
+            window: layer.attention.window,
+        };
+        resize(&mut self.attn, n * c.n_head * hdv);
+        attention::attend(
+            geometry,
+            &self.q,
+            kv.keys(il, total),
+            kv.values(il, total),
+            half_precision,
+            &mut self.attention_scratch,
+            &mut self.attn,
         );
         resize(&mut self.o, n * e);
         linear::linear(&w.wo, model.bytes(&w.wo), &self.attn, &mut self.o);
@@ -283,47 +267,6 @@ impl CpuBackend {
 
 /// Query batches at least this large take ggml's f32 tiled attention.
 const FLASH_ATTN_TILE: usize = 64;
-
-/// One query over positions `range` as ggml's single-query flash attention with
-/// an f16 cache computes it: the query rounded to f16, an online softmax, and
-/// the weighted values summed in f16.
-fn attend_f16<'a>(
-    query: &[f32],
-    range: std::ops::Range<usize>,
-    key: impl Fn(usize) -> &'a [f16],
-    value: impl Fn(usize) -> &'a [f16],
-    query16: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    query16.clear();
-    query16.extend(query.iter().map(|&x| f16::from_f32(x).to_f32()));
-    let mut acc = vec![f16::ZERO; out.len()];
-    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
-    for p in range {
-        let s = dot_f16(query16, key(p));
-        let (mut ms, mut vs) = (1.0f32, 1.0f32);
-        if s > max {
-            ms = (max - s).exp();
-            max = s;
-            for a in acc.iter_mut() {
-                *a = f16::from_f32(a.to_f32() * ms);
-            }
-        } else {
-            vs = (s - max).exp();
-        }
-        for (a, v) in acc.iter_mut().zip(value(p)) {
-            *a = f16::from_f32(v.to_f32().mul_add(vs, a.to_f32()));
-        }
-        sum = sum * ms + vs;
-    }
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o = a.to_f32() / sum;
-    }
-}
-
-fn dot_f16(q: &[f32], k: &[f16]) -> f32 {
-    q.iter().zip(k).map(|(a, b)| a * b.to_f32()).sum()
-}
 
 fn resize(buf: &mut Vec<f32>, len: usize) {
     buf.clear();
