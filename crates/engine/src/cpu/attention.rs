@@ -113,9 +113,7 @@ fn attend_f16<'a>(
         } else {
             vs = (s - max).exp();
         }
-        for (a, v) in b.acc.iter_mut().zip(value(p)) {
-            *a = v.mul_add(vs, *a);
-        }
+        axpy(vs, value(p), &mut b.acc);
         round_to_f16(&mut b.acc, &mut b.acc16);
         sum = sum * ms + vs;
     }
@@ -138,8 +136,38 @@ fn widen(src: &[f16], dst: &mut Vec<f32>) {
         .for_each(|(d, s)| s.convert_to_f32_slice(d));
 }
 
-/// Dot product with eight independent sums (vectorises).
+/// Whether AVX2 and FMA are available (checked once).
+fn has_avx2_fma() -> bool {
+    static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        *DETECTED
+            .get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        *DETECTED.get_or_init(|| false)
+    }
+}
+
+/// Dot product with eight independent sums.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -156,8 +184,24 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `out += s · v`.
+/// `out += s · v`, fused multiply-adds as ggml's `vec_mad`.
 fn axpy(s: f32, v: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        return unsafe { axpy_avx2(s, v, out) };
+    }
+    axpy_portable(s, v, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn axpy_avx2(s: f32, v: &[f32], out: &mut [f32]) {
+    axpy_portable(s, v, out);
+}
+
+#[inline(always)]
+fn axpy_portable(s: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o = x.mul_add(s, *o);
     }
