@@ -173,7 +173,7 @@ impl CpuBackend {
         let base = layer.attention.rope_base;
         for t in 0..n {
             let pos = start + t;
-            for head in self.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
+            let rotate = |head: &mut [f32]| {
                 ops::rope(
                     head,
                     pos,
@@ -182,20 +182,15 @@ impl CpuBackend {
                     plan.rope_freq_scale,
                     freq_factors,
                     plan.rope_style,
-                );
+                )
+            };
+            for head in self.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
+                rotate(head);
                 head.iter_mut().for_each(|v| *v *= plan.attn_scale);
             }
-            for head in self.k[t * k_dim..(t + 1) * k_dim].chunks_exact_mut(hd) {
-                ops::rope(
-                    head,
-                    pos,
-                    plan.rope_dims,
-                    base,
-                    plan.rope_freq_scale,
-                    freq_factors,
-                    plan.rope_style,
-                );
-            }
+            self.k[t * k_dim..(t + 1) * k_dim]
+                .chunks_exact_mut(hd)
+                .for_each(rotate);
             kv.store(
                 il,
                 pos,
