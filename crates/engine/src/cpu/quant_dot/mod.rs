@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use rocmforge_gguf::GgmlType;
 
 /// Tokens processed together against one decoded weight block.
-pub const TILE: usize = 4;
+pub const TILE: usize = 8;
 
 /// The format activations are quantized to before multiplying with a weight type
 /// (ggml's `vec_dot_type`).

@@ -45,6 +45,10 @@ macro_rules! entries {
                         2 => $kernel::<{ $kind }, 2>(w, acts, out),
                         3 => $kernel::<{ $kind }, 3>(w, acts, out),
                         4 => $kernel::<{ $kind }, 4>(w, acts, out),
+                        5 => $kernel::<{ $kind }, 5>(w, acts, out),
+                        6 => $kernel::<{ $kind }, 6>(w, acts, out),
+                        7 => $kernel::<{ $kind }, 7>(w, acts, out),
+                        8 => $kernel::<{ $kind }, 8>(w, acts, out),
                         n => unreachable!("tile of {n} tokens"),
                     }
                 }
