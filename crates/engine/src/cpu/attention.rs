@@ -103,7 +103,7 @@ fn attend_f16<'a>(
     b.acc16.resize(out.len(), f16::ZERO);
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
     for p in range {
-        let s = dot(&b.query, key(p));
+        let s = dot_ggml_order(&b.query, key(p));
         let (mut ms, mut vs) = (1.0f32, 1.0f32);
         if s > max {
             ms = (max - s).exp();
@@ -115,11 +115,59 @@ fn attend_f16<'a>(
         }
         axpy(vs, value(p), &mut b.acc);
         round_to_f16(&mut b.acc, &mut b.acc16);
-        sum = sum * ms + vs;
+        sum = sum.mul_add(ms, vs);
     }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
     for (o, a) in out.iter_mut().zip(&b.acc) {
-        *o = a / sum;
+        *o = a * inv;
     }
+}
+
+/// The summation order of ggml's `vec_dot_f16` as built for the reference
+/// machine (AVX-512: four 16-lane fused accumulators over 64 values at a time,
+/// added pairwise, then the lanes folded 8, 4, 2, 1), so scores round as there.
+fn dot_ggml_order(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        return unsafe { dot_ggml_order_avx2(a, b) };
+    }
+    dot_ggml_order_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_ggml_order_avx2(a: &[f32], b: &[f32]) -> f32 {
+    dot_ggml_order_portable(a, b)
+}
+
+#[inline(always)]
+fn dot_ggml_order_portable(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    const STEP: usize = 4 * LANES;
+    let mut acc = [[0.0f32; LANES]; 4];
+    let whole = a.len() / STEP * STEP;
+    for (x, y) in a[..whole]
+        .chunks_exact(STEP)
+        .zip(b[..whole].chunks_exact(STEP))
+    {
+        for j in 0..4 {
+            for l in 0..LANES {
+                acc[j][l] = x[j * LANES + l].mul_add(y[j * LANES + l], acc[j][l]);
+            }
+        }
+    }
+    let mut v = [0.0f32; LANES];
+    for l in 0..LANES {
+        v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    let t8: [f32; 8] = std::array::from_fn(|l| v[l] + v[l + 8]);
+    let t4: [f32; 4] = std::array::from_fn(|l| t8[l] + t8[l + 4]);
+    let mut sum = f64::from((t4[0] + t4[2]) + (t4[1] + t4[3]));
+    for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+        sum += f64::from(x * y);
+    }
+    sum as f32
 }
 
 /// Rounds every value to the nearest f16 (through `tmp`).

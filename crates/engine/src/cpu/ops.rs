@@ -90,8 +90,9 @@ pub fn rope(
             RopeStyle::Neox => (i, i + dims / 2),
         };
         let (x0, x1) = (x[a], x[b]);
-        x[a] = x0 * cos - x1 * sin;
-        x[b] = x0 * sin + x1 * cos;
+        // As ggml's C compiles with contraction: the first product fused.
+        x[a] = x0.mul_add(cos, -(x1 * sin));
+        x[b] = x0.mul_add(sin, x1 * cos);
         theta *= theta_scale;
     }
 }
