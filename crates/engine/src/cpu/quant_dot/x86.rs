@@ -336,9 +336,12 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
     let m3 = _mm256_set1_epi8(3);
     let one = _mm256_set1_epi8(1);
     let mut acc = [_mm256_setzero_ps(); N];
-    let mut acc_min = [_mm256_setzero_ps(); N];
+    // The mins' share, summed as ggml does: four lanes for Q4_K, one scalar for Q5_K.
+    let mut acc_min4 = [_mm_setzero_ps(); N];
+    let mut acc_min1 = [0.0f32; N];
     for b in 0..nb {
         let x = &w[b * wsize..(b + 1) * wsize];
+        let mut mins16 = _mm_setzero_si128();
         let mut v = [_mm256_setzero_si256(); 8];
         let mut sc = [_mm256_setzero_si256(); 8];
         // Per 16 values: what multiplies the activations' sums.
@@ -378,6 +381,7 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
             let mins = load16(&sm);
             let dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
             corr = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(mins, dup));
+            mins16 = _mm_cvtepu8_epi16(_mm_srli_si128::<8>(mins));
             let qs = if KIND == Q4_K {
                 &x[16..144]
             } else {
@@ -408,18 +412,33 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
                 isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc[k]));
             }
             let bsums = load32(&y[260..]);
-            let c = _mm256_madd_epi16(bsums, corr);
             let yd = f32_at(y);
             if KIND == Q6_K {
-                isum = _mm256_sub_epi32(isum, c);
+                isum = _mm256_sub_epi32(isum, _mm256_madd_epi16(bsums, corr));
             } else {
-                acc_min[t] =
-                    _mm256_fmadd_ps(_mm256_set1_ps(dmin * yd), _mm256_cvtepi32_ps(c), acc_min[t]);
+                // Sums of 32 activations per sub-block, times that sub-block's min.
+                let sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+                let prod = _mm_madd_epi16(mins16, sums);
+                let dmin_neg = -yd * dmin;
+                if KIND == Q4_K {
+                    acc_min4[t] = _mm_fmadd_ps(_mm_set1_ps(dmin_neg), _mm_cvtepi32_ps(prod), acc_min4[t]);
+                } else {
+                    let zero = _mm_setzero_si128();
+                    let total = _mm_cvtsi128_si32(_mm_hadd_epi32(_mm_hadd_epi32(prod, zero), zero));
+                    acc_min1[t] = dmin_neg.mul_add(total as f32, acc_min1[t]);
+                }
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(isum), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(isum), acc[t]);
         }
     }
     for t in 0..N {
-        out[t] = hsum(_mm256_sub_ps(acc[t], acc_min[t]));
+        let m = acc_min4[t];
+        let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_cvtss_f32(_mm_add_ss(m, _mm_movehdup_ps(m)));
+        out[t] = match KIND {
+            Q4_K => hsum(acc[t]) + m,
+            Q5_K => hsum(acc[t]) + acc_min1[t],
+            _ => hsum(acc[t]),
+        };
     }
 }
