@@ -417,11 +417,15 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
                 isum = _mm256_sub_epi32(isum, _mm256_madd_epi16(bsums, corr));
             } else {
                 // Sums of 32 activations per sub-block, times that sub-block's min.
-                let sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256::<1>(bsums));
+                let sums = _mm_hadd_epi16(
+                    _mm256_castsi256_si128(bsums),
+                    _mm256_extracti128_si256::<1>(bsums),
+                );
                 let prod = _mm_madd_epi16(mins16, sums);
                 let dmin_neg = -yd * dmin;
                 if KIND == Q4_K {
-                    acc_min4[t] = _mm_fmadd_ps(_mm_set1_ps(dmin_neg), _mm_cvtepi32_ps(prod), acc_min4[t]);
+                    acc_min4[t] =
+                        _mm_fmadd_ps(_mm_set1_ps(dmin_neg), _mm_cvtepi32_ps(prod), acc_min4[t]);
                 } else {
                     let zero = _mm_setzero_si128();
                     let total = _mm_cvtsi128_si32(_mm_hadd_epi32(_mm_hadd_epi32(prod, zero), zero));
