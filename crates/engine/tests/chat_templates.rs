@@ -1,36 +1,13 @@
 //! Chat templates: the helpers HF templates use, exact output for known formats,
 //! and every real template of llama.cpp's `models/templates/` (from the model cache).
 
-use std::path::PathBuf;
-
 use rocmforge_engine::chat::{ChatTemplate, Message, TemplateError};
 
-/// The model cache of `cargo xtask fetch-models`.
-fn models_dir() -> Option<PathBuf> {
-    std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
-        })
-}
+mod common;
 
-/// A file or folder of the model cache; `None` (with a message) when it is not there.
-/// On CI a missing one is a failure: CI fetches the models first.
-fn cached(relative: &str, test: &str) -> Option<PathBuf> {
-    let path = models_dir()
-        .map(|dir| dir.join(relative))
-        .filter(|p| p.exists());
-    if path.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch the models first (cargo xtask fetch-models): {relative} is missing"
-        );
-        eprintln!(
-            "SKIPPED {test}: {relative} is not in the model cache; run `cargo xtask fetch-models`"
-        );
-    }
-    path
-}
+use std::path::PathBuf;
+
+use common::cached;
 
 fn render(source: &str, messages: &[Message], add_generation_prompt: bool) -> String {
     ChatTemplate::new(source)

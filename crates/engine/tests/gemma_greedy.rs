@@ -5,29 +5,11 @@
 //! identical for at least `MIN_IDENTICAL` tokens. The goal is all 64 tokens;
 //! the test prints how many agree for each prompt.
 
-use std::path::PathBuf;
+mod common;
 
 use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model};
 use serde_json::Value;
-
-fn model_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
-        })?;
-    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must fetch the model first (cargo xtask fetch-models)"
-    );
-    eprintln!("SKIPPED gemma greedy: run `cargo xtask fetch-models` first");
-    None
-}
 
 /// Largest difference allowed between our logits and llama.cpp's.
 const LOGIT_TOLERANCE: f32 = 1.5;
@@ -47,7 +29,9 @@ fn argmax(logits: &[f32]) -> u32 {
 
 #[test]
 fn greedy_continuations_match_llama_cpp() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = common::cached(common::GEMMA, "greedy_continuations_match_llama_cpp") else {
+        return;
+    };
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -3,7 +3,7 @@
 //! in `fixtures/gemma3-270m.perplexity.json`). Four windows of 256 tokens keep
 //! the test short; the reference has the running estimate after each window.
 
-use std::path::PathBuf;
+mod common;
 
 use rocmforge_engine::Model;
 use rocmforge_engine::perplexity::perplexity;
@@ -13,23 +13,10 @@ const WINDOWS: usize = 4;
 
 #[test]
 fn perplexity_within_one_percent_of_llama_cpp() {
-    let dir = std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rocmforge/models"))
-        })
-        .unwrap();
-    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
-    if !path.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch the model first (cargo xtask fetch-models)"
-        );
-        eprintln!(
-            "SKIPPED perplexity_within_one_percent_of_llama_cpp: run `cargo xtask fetch-models` first"
-        );
+    let Some(path) = common::cached(common::GEMMA, "perplexity_within_one_percent_of_llama_cpp")
+    else {
         return;
-    }
+    };
     let root = env!("CARGO_MANIFEST_DIR");
     let reference: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/tests/fixtures/gemma3-270m.perplexity.json"))
