@@ -93,27 +93,39 @@ impl Backend for CpuBackend {
                 row.iter_mut().for_each(|v| *v *= plan.embed_scale);
             }
         }
+        // Tokens whose logits are wanted: a suffix of the batch.
+        let first_out = match which {
+            Logits::Last => n - 1,
+            Logits::All => 0,
+            Logits::From(first) => first.min(n - 1),
+        };
+        let n_out = n - first_out;
+        let last = plan.layers.len().saturating_sub(1);
+        let mut rows = n;
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             self.attention(model, plan, layer, w, il, kv, start, n);
-            self.feed_forward(model, layer, w, n);
+            if il == last && n_out < n {
+                // As llama.cpp: the last layer's feed-forward runs only for the
+                // tokens whose logits are wanted.
+                self.x.copy_within(first_out * e..n * e, 0);
+                self.x.truncate(n_out * e);
+                rows = n_out;
+            }
+            self.feed_forward(model, layer, w, rows);
         }
         kv.set_len(start + n);
 
-        let rows: Vec<usize> = match which {
-            Logits::Last => vec![n - 1],
-            Logits::All => (0..n).collect(),
-            Logits::From(first) => (first.min(n - 1)..n).collect(),
-        };
-        resize(&mut self.h, rows.len() * e);
-        for (i, &t) in rows.iter().enumerate() {
+        resize(&mut self.h, n_out * e);
+        for t in 0..n_out {
+            let at = (rows - n_out + t) * e;
             ops::rms_norm_into(
-                &self.x[t * e..(t + 1) * e],
+                &self.x[at..at + e],
                 &model.output_norm,
                 c.rms_eps,
-                &mut self.h[i * e..(i + 1) * e],
+                &mut self.h[t * e..(t + 1) * e],
             );
         }
-        resize(logits, rows.len() * c.n_vocab);
+        resize(logits, n_out * c.n_vocab);
         linear::linear(&model.output, model.bytes(&model.output), &self.h, logits);
         if let Some(cap) = plan.final_logit_softcap {
             logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
@@ -186,7 +198,9 @@ impl CpuBackend {
             };
             for head in self.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
                 rotate(head);
-                head.iter_mut().for_each(|v| *v *= plan.attn_scale);
+                if plan.scale_queries {
+                    head.iter_mut().for_each(|v| *v *= plan.attn_scale);
+                }
             }
             self.k[t * k_dim..(t + 1) * k_dim]
                 .chunks_exact_mut(hd)
@@ -212,6 +226,11 @@ impl CpuBackend {
             head_dim_v: hdv,
             start,
             window: layer.attention.window,
+            kq_scale: if plan.scale_queries {
+                1.0
+            } else {
+                plan.attn_scale
+            },
         };
         resize(&mut self.attn, n * c.n_head * hdv);
         attention::attend(

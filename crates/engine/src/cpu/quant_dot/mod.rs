@@ -327,12 +327,51 @@ pub(crate) fn simd_level() -> Level {
 /// All slices have the lengths of whole rows; `out.len() == acts.len()`.
 pub(crate) type TileFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32]);
 
-/// The kernel for weights of type `ty` at `level`.
-fn kernel(ty: GgmlType, level: Level) -> TileFn {
+/// Like [`TileFn`], summing as llama.cpp's repacked 8-row kernels do; the first
+/// `gemm` tokens of the tile belong to 4-token groups (its GEMM kernel), the
+/// others are single rows (its GEMV kernel).
+pub(crate) type RepackedFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
+
+/// A kernel and the summation order it follows.
+#[derive(Clone, Copy)]
+enum Kernel {
+    /// Any other order (ggml's `vec_dot`, its tiled K-quant kernel, or plain
+    /// scalar order).
+    Tile(TileFn),
+    /// The order of llama.cpp's repacked kernels.
+    Repacked(RepackedFn),
+}
+
+/// Whether llama.cpp's x86 build (AVX2) repacks weights of type `ty` with `rows`
+/// rows into 8-row interleaved blocks, which changes the order its matrix
+/// products add floats in (`ggml_repack_get_optimal_repack_type`).
+fn repacked_by_llama_cpp(ty: GgmlType, rows: usize) -> bool {
+    use GgmlType as T;
+    matches!(ty, T::Q4_0 | T::IQ4_NL | T::MXFP4 | T::Q4_K) && rows.is_multiple_of(8)
+}
+
+/// Batches of at least this many tokens take ggml-cpu's tiled K-quant matrix
+/// product (`ggml_tiled_min_batch`), which sums in another order.
+const LLAMA_CPP_TILED_MIN_TOKENS: usize = 8;
+
+/// The kernel for a `rows`-row matrix of type `ty` multiplied with `tokens`
+/// activation rows at `level`.
+fn kernel(ty: GgmlType, rows: usize, tokens: usize, level: Level) -> Kernel {
     match level {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => x86::kernel(ty).unwrap_or_else(|| scalar::kernel(ty)),
-        Level::Scalar => scalar::kernel(ty),
+        Level::Avx2 => {
+            if repacked_by_llama_cpp(ty, rows) {
+                if let Some(k) = x86::repacked_kernel(ty) {
+                    return Kernel::Repacked(k);
+                }
+            } else if tokens >= LLAMA_CPP_TILED_MIN_TOKENS
+                && let Some(k) = x86::tiled_kernel(ty)
+            {
+                return Kernel::Tile(k);
+            }
+            Kernel::Tile(x86::kernel(ty).unwrap_or_else(|| scalar::kernel(ty)))
+        }
+        Level::Scalar => Kernel::Tile(scalar::kernel(ty)),
     }
 }
 
@@ -372,7 +411,7 @@ pub(crate) fn matmul_with(
     if nr == 0 || nt == 0 {
         return;
     }
-    let k = kernel(w.ty, level);
+    let k = kernel(w.ty, w.rows, nt, level);
     let threads = rayon::current_num_threads();
     let sequential = threads == 1 || nr * w.cols * nt < PARALLEL_MIN_MACS;
 
@@ -420,12 +459,14 @@ pub(crate) fn matmul_with(
 fn run_chunk(
     w: &WeightMatrix,
     acts: &QuantizedActs,
-    k: TileFn,
+    k: Kernel,
     r0: usize,
     n: usize,
     mut sink: impl FnMut(usize, usize, f32),
 ) {
     let nt = acts.rows();
+    // llama.cpp multiplies tokens in groups of four, the remainder one by one.
+    let grouped = nt - nt % 4;
     let mut t0 = 0;
     while t0 < nt {
         let tn = (nt - t0).min(TILE);
@@ -435,7 +476,13 @@ fn run_chunk(
         }
         let mut res = [0f32; TILE];
         for i in 0..n {
-            k(w.row(r0 + i), &tile[..tn], &mut res[..tn]);
+            match k {
+                Kernel::Tile(k) => k(w.row(r0 + i), &tile[..tn], &mut res[..tn]),
+                Kernel::Repacked(k) => {
+                    let gemm = grouped.saturating_sub(t0).min(tn);
+                    k(w.row(r0 + i), &tile[..tn], &mut res[..tn], gemm)
+                }
+            }
             for (j, &v) in res[..tn].iter().enumerate() {
                 sink(t0 + j, i, v);
             }

@@ -180,6 +180,16 @@ fn every_type_matches_reference_parallel() {
 }
 
 #[test]
+fn every_type_matches_reference_in_llama_cpp_orders() {
+    // Rows a multiple of 8: the repacked order (4-token groups and single rows).
+    check_against_reference(40, 512, 1, 6);
+    check_against_reference(40, 512, 13, 7);
+    // Eight tokens or more: the tiled K-quant order.
+    check_against_reference(37, 512, 9, 8);
+    check_against_reference(48, 768, 17, 9);
+}
+
+#[test]
 fn simd_matches_scalar() {
     let Some(&simd) = levels().get(1) else {
         return;

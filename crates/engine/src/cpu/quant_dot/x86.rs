@@ -10,8 +10,8 @@ use std::arch::x86_64::*;
 
 use rocmforge_gguf::GgmlType;
 
-use super::TileFn;
 use super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4, e8m0_half};
+use super::{RepackedFn, TileFn};
 
 /// The AVX2 kernel for `ty`, if there is one. Only call after
 /// [`super::simd_level`] found AVX2, FMA and F16C.
@@ -30,6 +30,58 @@ pub(super) fn kernel(ty: GgmlType) -> Option<TileFn> {
         T::Q6_K => tile_q6_k,
         _ => return None,
     })
+}
+
+/// The kernel that sums like llama.cpp's repacked 8-row kernels for `ty`, if
+/// llama.cpp repacks that type on x86 (see [`super::repacked_by_llama_cpp`]).
+pub(super) fn repacked_kernel(ty: GgmlType) -> Option<RepackedFn> {
+    use GgmlType as T;
+    Some(match ty {
+        T::Q4_0 => repacked_q4_0,
+        T::IQ4_NL => repacked_iq4_nl,
+        T::MXFP4 => repacked_mxfp4,
+        T::Q4_K => repacked_q4_k,
+        _ => return None,
+    })
+}
+
+/// The kernel that sums like llama.cpp's tiled K-quant matrix product for `ty`
+/// (ggml-cpu's `tiled/`, which takes over batches of 8 or more tokens), if there
+/// is one.
+pub(super) fn tiled_kernel(ty: GgmlType) -> Option<TileFn> {
+    use GgmlType as T;
+    Some(match ty {
+        T::Q4_K => tiled_q4_k,
+        T::Q5_K => tiled_q5_k,
+        T::Q6_K => tiled_q6_k,
+        _ => return None,
+    })
+}
+
+/// Defines a safe [`RepackedFn`] that runs `$kernel::<$kind, N>` for
+/// `N = acts.len()`.
+macro_rules! repacked_entries {
+    ($($name:ident => $kernel:ident, $kind:ident);* $(;)?) => {
+        $(
+            fn $name(w: &[u8], acts: &[&[u8]], out: &mut [f32], gemm: usize) {
+                // SAFETY: `repacked_kernel` hands these functions out only when
+                // `simd_level` detected AVX2, FMA and F16C, which is all they need.
+                unsafe {
+                    match acts.len() {
+                        1 => $kernel::<{ $kind }, 1>(w, acts, out, gemm),
+                        2 => $kernel::<{ $kind }, 2>(w, acts, out, gemm),
+                        3 => $kernel::<{ $kind }, 3>(w, acts, out, gemm),
+                        4 => $kernel::<{ $kind }, 4>(w, acts, out, gemm),
+                        5 => $kernel::<{ $kind }, 5>(w, acts, out, gemm),
+                        6 => $kernel::<{ $kind }, 6>(w, acts, out, gemm),
+                        7 => $kernel::<{ $kind }, 7>(w, acts, out, gemm),
+                        8 => $kernel::<{ $kind }, 8>(w, acts, out, gemm),
+                        n => unreachable!("tile of {n} tokens"),
+                    }
+                }
+            }
+        )*
+    };
 }
 
 /// Defines a safe [`TileFn`] that runs `$kernel::<$kind, N>` for `N = acts.len()`.
@@ -68,6 +120,57 @@ const Q4_K: u8 = 0;
 const Q5_K: u8 = 1;
 const Q6_K: u8 = 2;
 
+/// The order a K-quant kernel sums in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KSum {
+    /// `ggml_vec_dot_*_q8_K`: eight lanes, added up at the end.
+    VecDot,
+    /// ggml-cpu's tiled kernel: one running sum per output, one fused
+    /// multiply-add per super-block. (Its AVX-512 VNNI micro-kernel multiplies
+    /// and adds with separate intrinsics, which GCC's default
+    /// `-ffp-contract=fast` fuses; its AVX2 one fuses them explicitly.)
+    Tiled,
+}
+
+/// Defines safe [`TileFn`]s for the tiled order of the K-quant kernels.
+macro_rules! tiled_entries {
+    ($($name:ident => $kind:ident);* $(;)?) => {
+        $(
+            fn $name(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+                let order = KSum::Tiled;
+                // SAFETY: `tiled_kernel` hands these functions out only when
+                // `simd_level` detected AVX2, FMA and F16C, which is all they need.
+                unsafe {
+                    match acts.len() {
+                        1 => q8_k_family::<{ $kind }, 1>(w, acts, out, order),
+                        2 => q8_k_family::<{ $kind }, 2>(w, acts, out, order),
+                        3 => q8_k_family::<{ $kind }, 3>(w, acts, out, order),
+                        4 => q8_k_family::<{ $kind }, 4>(w, acts, out, order),
+                        5 => q8_k_family::<{ $kind }, 5>(w, acts, out, order),
+                        6 => q8_k_family::<{ $kind }, 6>(w, acts, out, order),
+                        7 => q8_k_family::<{ $kind }, 7>(w, acts, out, order),
+                        8 => q8_k_family::<{ $kind }, 8>(w, acts, out, order),
+                        n => unreachable!("tile of {n} tokens"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+tiled_entries! {
+    tiled_q4_k => Q4_K;
+    tiled_q5_k => Q5_K;
+    tiled_q6_k => Q6_K;
+}
+
+/// [`q8_k_family`] in ggml's `vec_dot` order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_k_vec_dot<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+    q8_k_family::<KIND, N>(w, acts, out, KSum::VecDot)
+}
+
 entries! {
     tile_f32 => float, F32;
     tile_f16 => float, F16;
@@ -76,9 +179,16 @@ entries! {
     tile_q5_0 => q8_0_family, Q5_0;
     tile_iq4_nl => q8_0_family, IQ4_NL;
     tile_mxfp4 => q8_0_family, MXFP4;
-    tile_q4_k => q8_k_family, Q4_K;
-    tile_q5_k => q8_k_family, Q5_K;
-    tile_q6_k => q8_k_family, Q6_K;
+    tile_q4_k => q8_k_vec_dot, Q4_K;
+    tile_q5_k => q8_k_vec_dot, Q5_K;
+    tile_q6_k => q8_k_vec_dot, Q6_K;
+}
+
+repacked_entries! {
+    repacked_q4_0 => q8_0_family_repacked, Q4_0;
+    repacked_iq4_nl => q8_0_family_repacked, IQ4_NL;
+    repacked_mxfp4 => q8_0_family_repacked, MXFP4;
+    repacked_q4_k => q4_k_repacked, Q4_K;
 }
 
 /// Checks the shapes every kernel relies on; returns the block count.
@@ -126,6 +236,16 @@ fn f16_at(b: &[u8]) -> f32 {
 #[inline]
 fn f32_at(b: &[u8]) -> f32 {
     f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Sum of the eight i32 lanes (exact for the block sums here).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
+    _mm_cvtsi128_si32(s)
 }
 
 /// Sum of the eight lanes.
@@ -266,24 +386,6 @@ fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
         IQ4_NL => table(&KVALUES_IQ4NL),
         _ => table(&KVALUES_MXFP4),
     };
-    if N == 1 {
-        // Decode: two blocks per step in two accumulators, no index arithmetic.
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut wp = w.chunks_exact(2 * wsize);
-        let mut ap = acts[0].chunks_exact(68);
-        for (x, y) in (&mut wp).zip(&mut ap) {
-            let (q0, d0) = decode_q8_0_family::<KIND>(&x[..wsize], lut);
-            let (q1, d1) = decode_q8_0_family::<KIND>(&x[wsize..], lut);
-            acc0 = q8_0_block(q0, d0, &y[..34], acc0);
-            acc1 = q8_0_block(q1, d1, &y[34..], acc1);
-        }
-        if !wp.remainder().is_empty() {
-            let (q, d) = decode_q8_0_family::<KIND>(wp.remainder(), lut);
-            acc0 = q8_0_block(q, d, ap.remainder(), acc0);
-        }
-        out[0] = hsum(_mm256_add_ps(acc0, acc1));
-        return;
-    }
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
@@ -293,6 +395,101 @@ fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
     }
     for t in 0..N {
         out[t] = hsum(acc[t]);
+    }
+}
+
+/// The Q8_0-family weights as llama.cpp's `gemv/gemm_q4_b32_8x8_q8_0` sum them:
+/// per output one running sum, `acc = fma(Σ q·y, dw·dy, acc)` block by block.
+/// Both kernels sum alike, so `_gemm` (the tokens of the tile in a 4-row group)
+/// does not matter here.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_family_repacked<const KIND: u8, const N: usize>(
+    w: &[u8],
+    acts: &[&[u8]],
+    out: &mut [f32],
+    _gemm: usize,
+) {
+    let wsize = if KIND == MXFP4 { 17 } else { 18 };
+    let nb = check(w, wsize, acts, 34, out, N);
+    let lut = match KIND {
+        IQ4_NL => table(&KVALUES_IQ4NL),
+        _ => table(&KVALUES_MXFP4),
+    };
+    let mut acc = [0f32; N];
+    for b in 0..nb {
+        let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
+        let aq = _mm256_sign_epi8(q, q);
+        for t in 0..N {
+            let y = &acts[t][b * 34..(b + 1) * 34];
+            let sy = _mm256_sign_epi8(load32(&y[2..]), q);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), _mm256_set1_epi16(1));
+            acc[t] = (hsum_i32(p) as f32).mul_add(dw * f16_at(y), acc[t]);
+        }
+    }
+    out.copy_from_slice(&acc);
+}
+
+/// Q4_K weights as llama.cpp's repacked kernels sum them: per output one running
+/// sum for the scales' share and one for the mins' share, subtracted at the end.
+/// `ggml_gemm_q4_K_8x8_q8_K` (the first `gemm` tokens of the tile) adds per pair
+/// of sub-blocks (64 values), `ggml_gemv_q4_K_8x8_q8_K` (the others) per
+/// super-block of 256.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_repacked<const KIND: u8, const N: usize>(
+    w: &[u8],
+    acts: &[&[u8]],
+    out: &mut [f32],
+    gemm: usize,
+) {
+    let nb = check(w, 144, acts, 292, out, N);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [0f32; N];
+    let mut acc_min = [0f32; N];
+    for b in 0..nb {
+        let x = &w[b * 144..(b + 1) * 144];
+        let (d, dmin) = (f16_at(x), f16_at(&x[2..]));
+        let sm = scales_mins_k4(&x[4..16]);
+        let mut v = [_mm256_setzero_si256(); 8];
+        for j in 0..4 {
+            let q = load32(&x[16 + 32 * j..]);
+            v[2 * j] = _mm256_and_si256(q, m4);
+            v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+        }
+        for t in 0..N {
+            let y = &acts[t][b * 292..(b + 1) * 292];
+            let yd = f32_at(y);
+            let (dd, dm) = (d * yd, dmin * yd);
+            // Σ q·y of sub-block k times its scale, in eight lanes.
+            let dot = |k: usize| {
+                let p = _mm256_maddubs_epi16(v[k], load32(&y[4 + 32 * k..]));
+                _mm256_madd_epi16(p, _mm256_set1_epi16(i16::from(sm[k])))
+            };
+            // Sub-block k's activation sum times its min.
+            let min = |k: usize| {
+                let bsum =
+                    |i: usize| i32::from(i16::from_le_bytes([y[260 + 2 * i], y[261 + 2 * i]]));
+                i32::from(sm[8 + k]) * (bsum(2 * k) + bsum(2 * k + 1))
+            };
+            if t < gemm {
+                for j in 0..4 {
+                    let s = hsum_i32(_mm256_add_epi32(dot(2 * j), dot(2 * j + 1)));
+                    acc[t] = (s as f32).mul_add(dd, acc[t]);
+                    let m = min(2 * j) + min(2 * j + 1);
+                    acc_min[t] = (m as f32).mul_add(dm, acc_min[t]);
+                }
+            } else {
+                let mut s = dot(0);
+                for k in 1..8 {
+                    s = _mm256_add_epi32(s, dot(k));
+                }
+                acc[t] = (hsum_i32(s) as f32).mul_add(dd, acc[t]);
+                let m: i32 = (0..8).map(min).sum();
+                acc_min[t] = (m as f32).mul_add(dm, acc_min[t]);
+            }
+        }
+    }
+    for t in 0..N {
+        out[t] = acc[t] - acc_min[t];
     }
 }
 
@@ -325,7 +522,12 @@ fn scales_mins_k4(s: &[u8]) -> [u8; 16] {
 /// to 256 unsigned bytes with an i16 scale per 16 values, and a correction per 16
 /// values (mins, or Q6_K's offset of 32) that multiplies the activations' sums.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
+fn q8_k_family<const KIND: u8, const N: usize>(
+    w: &[u8],
+    acts: &[&[u8]],
+    out: &mut [f32],
+    order: KSum,
+) {
     let wsize = match KIND {
         Q4_K => 144,
         Q5_K => 176,
@@ -339,6 +541,7 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
     // The mins' share, summed as ggml does: four lanes for Q4_K, one scalar for Q5_K.
     let mut acc_min4 = [_mm_setzero_ps(); N];
     let mut acc_min1 = [0.0f32; N];
+    let mut acc_tiled = [0.0f32; N];
     for b in 0..nb {
         let x = &w[b * wsize..(b + 1) * wsize];
         let mut mins16 = _mm_setzero_si128();
@@ -415,7 +618,25 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
             let yd = f32_at(y);
             if KIND == Q6_K {
                 isum = _mm256_sub_epi32(isum, _mm256_madd_epi16(bsums, corr));
-            } else {
+            }
+            if order == KSum::Tiled {
+                // (Σ scale·q·y · d − Σ min·sum(y) · dmin) · dy, added to one sum.
+                let mut r = hsum_i32(isum) as f32 * d;
+                if KIND != Q6_K {
+                    let sums = _mm_hadd_epi16(
+                        _mm256_castsi256_si128(bsums),
+                        _mm256_extracti128_si256::<1>(bsums),
+                    );
+                    let s2 = hsum_i32(_mm256_set_m128i(
+                        _mm_setzero_si128(),
+                        _mm_madd_epi16(mins16, sums),
+                    ));
+                    r = (-dmin).mul_add(s2 as f32, r);
+                }
+                acc_tiled[t] = r.mul_add(yd, acc_tiled[t]);
+                continue;
+            }
+            if KIND != Q6_K {
                 // Sums of 32 activations per sub-block, times that sub-block's min.
                 let sums = _mm_hadd_epi16(
                     _mm256_castsi256_si128(bsums),
@@ -434,6 +655,10 @@ fn q8_k_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
             }
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(isum), acc[t]);
         }
+    }
+    if order != KSum::VecDot {
+        out.copy_from_slice(&acc_tiled);
+        return;
     }
     for t in 0..N {
         let m = acc_min4[t];
