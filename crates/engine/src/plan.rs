@@ -2,7 +2,7 @@
 //! configuration and weights, and the backend interface that executes it.
 
 use crate::EngineError;
-use crate::config::{Activation, ModelConfig, RopeStyle};
+use crate::config::{Activation, Architecture, ModelConfig, RopeStyle};
 use crate::kv_cache::KvCache;
 use crate::model::Model;
 
@@ -39,6 +39,9 @@ pub struct ExecutionPlan {
     pub embed_scale: f32,
     /// Scale of query·key products.
     pub attn_scale: f32,
+    /// Apply `attn_scale` to the queries before attention rather than to the
+    /// scores (llama.cpp does so for Gemma 3; the rounding differs).
+    pub scale_queries: bool,
     /// Rotated dimensions per head, pairing and linear position scale.
     pub rope_dims: usize,
     /// How rotary dimensions pair up.
@@ -77,6 +80,7 @@ impl ExecutionPlan {
         Self {
             embed_scale: c.embed_scale,
             attn_scale: c.attn_scale,
+            scale_queries: c.arch == Architecture::Gemma3,
             rope_dims: c.rope_dims,
             rope_style: c.rope_style,
             rope_freq_scale: c.rope_freq_scale,

@@ -3,8 +3,12 @@
 //!
 //! The cache is f16; the keys and values a layer needs are widened to f32 once
 //! per call (each exactly), then every (token, head) pair runs in parallel.
-//! `half_precision` reproduces ggml's single-query flash attention: the query
-//! rounded to f16 and the weighted values summed in f16 (each step rounded).
+//! Both paths reproduce ggml's CPU flash attention step by step, so results are
+//! bit-identical to llama.cpp's: `half_precision` its per-query kernel
+//! (`flash_attn_ext_f16_one_chunk`: the query rounded to f16, the weighted
+//! values summed in f16), otherwise its tiled kernel for batches of 64 queries
+//! and more (`flash_attn_ext_tiled`: f32, keys in tiles of 64 positions with an
+//! online softmax per tile).
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
@@ -25,13 +29,42 @@ pub struct Geometry {
     pub start: usize,
     /// Attend only to the last `window` positions.
     pub window: Option<usize>,
+    /// Multiplies the query·key products.
+    pub kq_scale: f32,
 }
+
+/// Key positions per tile of ggml's tiled flash attention (`GGML_FA_TILE_KV`).
+const KV_TILE: usize = 64;
 
 /// Reusable f32 copies of the cached keys and values.
 #[derive(Debug, Default)]
 pub struct Scratch {
     keys: Vec<f32>,
     values: Vec<f32>,
+}
+
+/// Widens the keys into tiles of [`KV_TILE`] positions per key head, each tile
+/// transposed (`[dim][position]`, zero beyond the last position), as ggml packs
+/// them for its tiled kernel.
+fn widen_key_tiles(keys: &[f16], n_head_kv: usize, head_dim: usize, dst: &mut Vec<f32>) {
+    let k_dim = n_head_kv * head_dim;
+    let positions = keys.len() / k_dim;
+    let tiles = positions.div_ceil(KV_TILE);
+    let tile_len = head_dim * KV_TILE;
+    dst.clear();
+    dst.resize(n_head_kv * tiles * tile_len, 0.0);
+    dst.par_chunks_mut(tile_len)
+        .enumerate()
+        .for_each(|(index, tile)| {
+            let (kv_head, b) = (index / tiles, index % tiles);
+            for j in 0..KV_TILE.min(positions - b * KV_TILE) {
+                let p = b * KV_TILE + j;
+                let key = &keys[p * k_dim + kv_head * head_dim..][..head_dim];
+                for (d, k) in key.iter().enumerate() {
+                    tile[d * KV_TILE + j] = k.to_f32();
+                }
+            }
+        });
 }
 
 /// `out[t][head]` = softmax(q·Kᵀ) V for each query `t` of `q` (`n × n_head ×
@@ -45,11 +78,16 @@ pub fn attend(
     scratch: &mut Scratch,
     out: &mut [f32],
 ) {
-    let (hd, hdv) = (g.head_dim, g.head_dim_v);
+    let (hd, hdv, kq_scale) = (g.head_dim, g.head_dim_v, g.kq_scale);
     let (q_dim, k_dim, v_dim) = (g.n_head * hd, g.n_head_kv * hd, g.n_head_kv * hdv);
-    widen(keys, &mut scratch.keys);
+    if half_precision {
+        widen(keys, &mut scratch.keys);
+    } else {
+        widen_key_tiles(keys, g.n_head_kv, hd, &mut scratch.keys);
+    }
     widen(values, &mut scratch.values);
     let (keys, values) = (&scratch.keys[..], &scratch.values[..]);
+    let tiles = (keys.len() / (g.n_head_kv * hd)).div_ceil(KV_TILE).max(1);
     let group = g.n_head / g.n_head_kv;
     out.par_chunks_mut(hdv)
         .enumerate()
@@ -59,27 +97,24 @@ pub fn attend(
             let pos = g.start + t;
             let first = g.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
-            let key = |p: usize| &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
             let value =
                 |p: usize| &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
             if half_precision {
-                attend_f16(query, first..pos + 1, key, value, buffers, out);
+                let key =
+                    |p: usize| &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
+                attend_f16(query, kq_scale, first..pos + 1, key, value, buffers, out);
             } else {
-                let scores = &mut buffers.scores;
-                scores.clear();
-                scores.extend((first..=pos).map(|p| dot(query, key(p))));
-                super::ops::softmax(scores);
-                out.fill(0.0);
-                for (i, &s) in scores.iter().enumerate() {
-                    axpy(s, value(first + i), out);
-                }
+                let key_tile = |b: usize| {
+                    let len = hd * KV_TILE;
+                    &keys[(kv_head * tiles + b) * len..][..len]
+                };
+                attend_tiled(query, kq_scale, first..pos + 1, key_tile, value, out);
             }
         });
 }
 
 #[derive(Default)]
 struct Buffers {
-    scores: Vec<f32>,
     query: Vec<f32>,
     acc16: Vec<f16>,
     acc: Vec<f32>,
@@ -88,6 +123,7 @@ struct Buffers {
 /// ggml's `flash_attn_ext_f16_one_chunk` for an f16 cache.
 fn attend_f16<'a>(
     query: &[f32],
+    kq_scale: f32,
     range: std::ops::Range<usize>,
     key: impl Fn(usize) -> &'a [f32],
     value: impl Fn(usize) -> &'a [f32],
@@ -103,7 +139,7 @@ fn attend_f16<'a>(
     b.acc16.resize(out.len(), f16::ZERO);
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
     for p in range {
-        let s = dot_ggml_order(&b.query, key(p));
+        let s = dot_ggml_order(&b.query, key(p)) * kq_scale;
         let (mut ms, mut vs) = (1.0f32, 1.0f32);
         if s > max {
             ms = (max - s).exp();
@@ -121,6 +157,128 @@ fn attend_f16<'a>(
     for (o, a) in out.iter_mut().zip(&b.acc) {
         *o = a * inv;
     }
+}
+
+/// ggml's `flash_attn_ext_tiled` for one query over the positions `range`.
+/// `key_tile(b)` is the transposed tile of positions `b * KV_TILE..`.
+fn attend_tiled<'a>(
+    query: &[f32],
+    kq_scale: f32,
+    range: std::ops::Range<usize>,
+    key_tile: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        return unsafe { attend_tiled_avx2(query, kq_scale, range, key_tile, value, out) };
+    }
+    attend_tiled_portable(query, kq_scale, range, key_tile, value, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_tiled_avx2<'a>(
+    query: &[f32],
+    kq_scale: f32,
+    range: std::ops::Range<usize>,
+    key_tile: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    out: &mut [f32],
+) {
+    attend_tiled_portable(query, kq_scale, range, key_tile, value, out)
+}
+
+#[inline(always)]
+fn attend_tiled_portable<'a>(
+    query: &[f32],
+    kq_scale: f32,
+    range: std::ops::Range<usize>,
+    key_tile: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    out: &mut [f32],
+) {
+    let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
+    out.fill(0.0);
+    for b in range.start / KV_TILE..range.end.div_ceil(KV_TILE) {
+        let tile_start = b * KV_TILE;
+        let valid = range.start.max(tile_start) - tile_start
+            ..range.end.min(tile_start + KV_TILE) - tile_start;
+        // Scores: one fused multiply-add chain over the dimensions per position
+        // (ggml's `simd_gemm`), then the scale; masked positions are -inf.
+        let tile = key_tile(b);
+        let mut scores = [0.0f32; KV_TILE];
+        for (d, &qd) in query.iter().enumerate() {
+            let row = &tile[d * KV_TILE..(d + 1) * KV_TILE];
+            for (s, &k) in scores.iter_mut().zip(row) {
+                *s = k.mul_add(qd, *s);
+            }
+        }
+        for (j, s) in scores.iter_mut().enumerate() {
+            *s = if valid.contains(&j) {
+                *s * kq_scale
+            } else {
+                f32::NEG_INFINITY
+            };
+        }
+        let tile_max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let new_max = max.max(tile_max);
+        if new_max > max {
+            let ms = (max - new_max).exp();
+            out.iter_mut().for_each(|o| *o *= ms);
+            sum *= ms;
+        }
+        max = new_max;
+        // ggml_vec_soft_max_f32: 16 exponentials at a time, each group summed
+        // in its lanes' order and added in double precision.
+        let mut tile_sum = 0.0f64;
+        for group in scores.chunks_exact_mut(16) {
+            for s in group.iter_mut() {
+                *s = ggml_v_expf(*s - new_max);
+            }
+            tile_sum += f64::from(reduce_add_16(group));
+        }
+        sum = (f64::from(sum) + tile_sum) as f32;
+        // Weighted values: one fused multiply-add chain over the positions.
+        for j in valid {
+            let p = scores[j];
+            for (o, &v) in out.iter_mut().zip(value(tile_start + j)) {
+                *o = v.mul_add(p, *o);
+            }
+        }
+    }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    out.iter_mut().for_each(|o| *o *= inv);
+}
+
+/// ggml's AVX-512 `ggml_v_expf` for one value: a degree-5 polynomial after
+/// range reduction, with ggml's constants and operation order.
+#[inline(always)]
+fn ggml_v_expf(x: f32) -> f32 {
+    let c = f32::from_bits;
+    let r = c(0x4b40_0000);
+    let z = x.mul_add(c(0x3fb8_aa3b), r);
+    let n = z - r;
+    let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
+    if n.abs() > 192.0 {
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    let u = b * b;
+    let j = c(0x3c07_2010)
+        .mul_add(b, c(0x3d2b_9f17))
+        .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
+        .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
+    // `_mm512_scalef_ps(j, n)`: j · 2^n rounded once (exact in f64).
+    (f64::from(j) * 2f64.powi(n as i32)) as f32
+}
+
+/// GCC's `_mm512_reduce_add_ps` order for 16 values.
+#[inline(always)]
+fn reduce_add_16(v: &[f32]) -> f32 {
+    let t8: [f32; 8] = std::array::from_fn(|l| v[l + 8] + v[l]);
+    let t4: [f32; 4] = std::array::from_fn(|l| t8[l + 4] + t8[l]);
+    (t4[0] + t4[2]) + (t4[1] + t4[3])
 }
 
 /// The summation order of ggml's `vec_dot_f16` as built for the reference
@@ -196,40 +354,6 @@ fn has_avx2_fma() -> bool {
     {
         *DETECTED.get_or_init(|| false)
     }
-}
-
-/// Dot product with eight independent sums.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        return unsafe { dot_avx2(a, b) };
-    }
-    dot_portable(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    dot_portable(a, b)
-}
-
-#[inline(always)]
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// `out += s · v`, fused multiply-adds as ggml's `vec_mad`.
