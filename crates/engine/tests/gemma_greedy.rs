@@ -1,9 +1,13 @@
 //! Gemma 3 270M Q4_K_M against llama.cpp on the prompts of
 //! `fixtures/gen/prompts.txt` (references made by `fixtures/gen/greedy_refs.cpp`,
 //! command in the fixture's header): identical prompt tokens, the ten largest
-//! logits after the prompt within `LOGIT_TOLERANCE`, and greedy continuations
-//! identical for at least `MIN_IDENTICAL` tokens. The goal is all 64 tokens;
-//! the test prints how many agree for each prompt.
+//! logits after the prompt equal to llama.cpp's, and all 64 greedy tokens
+//! identical for every prompt.
+//!
+//! The kernels reproduce the float summation order of llama.cpp's x86 build
+//! (AVX2 and up), so on such CPUs the logits are bit-identical; elsewhere the
+//! portable kernels sum in another order and the test only asks for close
+//! logits and a few identical tokens.
 
 mod common;
 
@@ -11,11 +15,15 @@ use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model};
 use serde_json::Value;
 
-/// Largest difference allowed between our logits and llama.cpp's.
-const LOGIT_TOLERANCE: f32 = 1.5;
-/// Leading generated tokens that must be identical for every prompt (two of
-/// the seven prompts already agree on all 64; see docs/PERFORMANCE.md).
-const MIN_IDENTICAL: usize = 3;
+/// Whether this CPU runs the kernels that sum in llama.cpp's order.
+fn sums_like_llama_cpp() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
 
 fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -40,6 +48,13 @@ fn greedy_continuations_match_llama_cpp() {
         .unwrap(),
     )
     .unwrap();
+    // The fixture stores logits with six decimals.
+    let (logit_tolerance, min_identical) = if sums_like_llama_cpp() {
+        (1e-5, usize::MAX)
+    } else {
+        eprintln!("no AVX2/FMA/F16C: portable kernels, looser comparison");
+        (1.5, 3)
+    };
     let model = Model::open(&path).unwrap();
     let plan = ExecutionPlan::new(&model);
     let mut backend = CpuBackend::new();
@@ -78,7 +93,7 @@ fn greedy_continuations_match_llama_cpp() {
             );
             largest_difference = largest_difference.max((logits[id] - value).abs());
         }
-        if largest_difference > LOGIT_TOLERANCE {
+        if largest_difference > logit_tolerance {
             failures.push(format!(
                 "{prompt:?}: a top logit differs from llama.cpp's by {largest_difference:.3}"
             ));
@@ -97,10 +112,10 @@ fn greedy_continuations_match_llama_cpp() {
             .position(|(a, b)| a != b)
             .unwrap_or(expected.len());
         eprintln!(
-            "{prompt:?}: {identical} of {} greedy tokens identical to llama.cpp, top logits within {largest_difference:.3}",
+            "{prompt:?}: {identical} of {} greedy tokens identical to llama.cpp, top logits within {largest_difference:.6}",
             expected.len()
         );
-        if identical < MIN_IDENTICAL {
+        if identical < min_identical.min(expected.len()) {
             failures.push(format!("{prompt:?}: only {identical} tokens identical\n  expected {expected:?}\n  got      {generated:?}"));
         }
     }
