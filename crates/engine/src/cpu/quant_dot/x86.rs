@@ -386,6 +386,16 @@ fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
         IQ4_NL => table(&KVALUES_IQ4NL),
         _ => table(&KVALUES_MXFP4),
     };
+    if N == 1 {
+        // Decode: one accumulator as ggml, no index arithmetic.
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.chunks_exact(wsize).zip(acts[0].chunks_exact(34)) {
+            let (q, dw) = decode_q8_0_family::<KIND>(x, lut);
+            acc = q8_0_block(q, dw, y, acc);
+        }
+        out[0] = hsum(acc);
+        return;
+    }
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
@@ -415,6 +425,21 @@ fn q8_0_family_repacked<const KIND: u8, const N: usize>(
         IQ4_NL => table(&KVALUES_IQ4NL),
         _ => table(&KVALUES_MXFP4),
     };
+    if N == 1 {
+        // Decode: no index arithmetic.
+        let mut acc = 0f32;
+        for (x, y) in w.chunks_exact(wsize).zip(acts[0].chunks_exact(34)) {
+            let (q, dw) = decode_q8_0_family::<KIND>(x, lut);
+            let sy = _mm256_sign_epi8(load32(&y[2..]), q);
+            let p = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), sy),
+                _mm256_set1_epi16(1),
+            );
+            acc = (hsum_i32(p) as f32).mul_add(dw * f16_at(y), acc);
+        }
+        out[0] = acc;
+        return;
+    }
     let mut acc = [0f32; N];
     for b in 0..nb {
         let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
