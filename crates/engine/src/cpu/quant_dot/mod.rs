@@ -339,9 +339,11 @@ enum Kernel {
     /// scalar order).
     Tile(TileFn),
     /// The order of llama.cpp's repacked kernels.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Repacked(RepackedFn),
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Whether llama.cpp's x86 build (AVX2) repacks weights of type `ty` with `rows`
 /// rows into 8-row interleaved blocks, which changes the order its matrix
 /// products add floats in (`ggml_repack_get_optimal_repack_type`).
@@ -350,12 +352,14 @@ fn repacked_by_llama_cpp(ty: GgmlType, rows: usize) -> bool {
     matches!(ty, T::Q4_0 | T::IQ4_NL | T::MXFP4 | T::Q4_K) && rows.is_multiple_of(8)
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Batches of at least this many tokens take ggml-cpu's tiled K-quant matrix
 /// product (`ggml_tiled_min_batch`), which sums in another order.
 const LLAMA_CPP_TILED_MIN_TOKENS: usize = 8;
 
 /// The kernel for a `rows`-row matrix of type `ty` multiplied with `tokens`
 /// activation rows at `level`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn kernel(ty: GgmlType, rows: usize, tokens: usize, level: Level) -> Kernel {
     match level {
         #[cfg(target_arch = "x86_64")]

@@ -480,6 +480,7 @@ fn q4_k_repacked<const KIND: u8, const N: usize>(
             v[2 * j] = _mm256_and_si256(q, m4);
             v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
         }
+        let sc: [__m256i; 8] = std::array::from_fn(|k| _mm256_set1_epi16(i16::from(sm[k])));
         for t in 0..N {
             let y = &acts[t][b * 292..(b + 1) * 292];
             let yd = f32_at(y);
@@ -487,7 +488,7 @@ fn q4_k_repacked<const KIND: u8, const N: usize>(
             // Σ q·y of sub-block k times its scale, in eight lanes.
             let dot = |k: usize| {
                 let p = _mm256_maddubs_epi16(v[k], load32(&y[4 + 32 * k..]));
-                _mm256_madd_epi16(p, _mm256_set1_epi16(i16::from(sm[k])))
+                _mm256_madd_epi16(p, sc[k])
             };
             // Sub-block k's activation sum times its min.
             let min = |k: usize| {
