@@ -110,7 +110,11 @@ fn load() -> Result<Api, LoadError> {
     if let Some(path) = std::env::var_os("ROCMFORGE_HIP_LIB") {
         let path = path.to_string_lossy().into_owned();
         let is_cuda = path.contains("libcuda") || path.contains("nvcuda");
-        let loaded = if is_cuda { open_nvidia(&path) } else { open_amd(&path) };
+        let loaded = if is_cuda {
+            open_nvidia(&path)
+        } else {
+            open_amd(&path)
+        };
         return loaded.map_err(|reason| LoadError::NotFound {
             attempts: vec![Attempt {
                 candidate: format!("{path} (from ROCMFORGE_HIP_LIB)"),
@@ -124,7 +128,10 @@ fn load() -> Result<Api, LoadError> {
         match open_amd(&candidate) {
             Ok(api) if device_count(&api.hip) > 0 => return Ok(api),
             Ok(api) => {
-                attempts.push(Attempt { candidate, reason: "no AMD GPU reported".into() });
+                attempts.push(Attempt {
+                    candidate,
+                    reason: "no AMD GPU reported".into(),
+                });
                 amd_without_devices = Some(api);
                 break;
             }
@@ -134,7 +141,10 @@ fn load() -> Result<Api, LoadError> {
     for candidate in ["libcuda.so.1", "libcuda.so"] {
         match open_nvidia(candidate) {
             Ok(api) => return Ok(api),
-            Err(reason) => attempts.push(Attempt { candidate: candidate.into(), reason }),
+            Err(reason) => attempts.push(Attempt {
+                candidate: candidate.into(),
+                reason,
+            }),
         }
     }
     amd_without_devices.ok_or(LoadError::NotFound { attempts })
@@ -143,10 +153,20 @@ fn load() -> Result<Api, LoadError> {
 fn amd_candidates() -> Vec<String> {
     let mut candidates = Vec::new();
     if let Some(root) = std::env::var_os("ROCM_PATH") {
-        candidates.push(PathBuf::from(root).join("lib/libamdhip64.so").display().to_string());
+        candidates.push(
+            PathBuf::from(root)
+                .join("lib/libamdhip64.so")
+                .display()
+                .to_string(),
+        );
     }
     candidates.push("/opt/rocm/lib/libamdhip64.so".into());
-    for soname in ["libamdhip64.so.7", "libamdhip64.so.6", "libamdhip64.so.5", "libamdhip64.so"] {
+    for soname in [
+        "libamdhip64.so.7",
+        "libamdhip64.so.6",
+        "libamdhip64.so.5",
+        "libamdhip64.so",
+    ] {
         candidates.push(soname.into());
     }
     candidates
@@ -159,14 +179,24 @@ fn open_amd(candidate: &str) -> Result<Api, String> {
     // SAFETY: a HIP runtime exports these names with the signatures of its header.
     let hip = unsafe { HipApi::resolve(&library) };
     check_required(&hip)?;
-    Ok(Api { platform: Platform::Amd, library: candidate.into(), hip, _library: Some(library) })
+    Ok(Api {
+        platform: Platform::Amd,
+        library: candidate.into(),
+        hip,
+        _library: Some(library),
+    })
 }
 
 fn open_nvidia(candidate: &str) -> Result<Api, String> {
     nvidia::open(candidate)?;
     let hip = nvidia::hip_api();
     check_required(&hip)?;
-    Ok(Api { platform: Platform::Nvidia, library: candidate.into(), hip, _library: None })
+    Ok(Api {
+        platform: Platform::Nvidia,
+        library: candidate.into(),
+        hip,
+        _library: None,
+    })
 }
 
 fn check_required(hip: &HipApi) -> Result<(), String> {
@@ -177,9 +207,15 @@ fn check_required(hip: &HipApi) -> Result<(), String> {
 }
 
 fn device_count(hip: &HipApi) -> c_int {
-    let Some(get_count) = hip.hipGetDeviceCount else { return 0 };
+    let Some(get_count) = hip.hipGetDeviceCount else {
+        return 0;
+    };
     let mut count: c_int = 0;
     // SAFETY: `count` is a valid out-pointer for the call.
     let status = unsafe { get_count(&mut count) };
-    if status == hipError_t::hipSuccess { count } else { 0 }
+    if status == hipError_t::hipSuccess {
+        count
+    } else {
+        0
+    }
 }

@@ -35,7 +35,9 @@ unsafe impl<T: Send> Send for DeviceBuffer<T> {}
 unsafe impl<T: Sync> Sync for DeviceBuffer<T> {}
 
 fn byte_len<T>(len: usize) -> Result<usize> {
-    len.checked_mul(size_of::<T>()).ok_or(Error::SizeOverflow { what: "device buffer" })
+    len.checked_mul(size_of::<T>()).ok_or(Error::SizeOverflow {
+        what: "device buffer",
+    })
 }
 
 impl<T: bytemuck::Pod> DeviceBuffer<T> {
@@ -65,8 +67,19 @@ impl<T: bytemuck::Pod> DeviceBuffer<T> {
     }
 
     /// A buffer inside an arena chunk (the arena checked size and alignment).
-    pub(crate) fn from_slot(device: &Device, pointer: *mut c_void, len: usize, slot: Arc<Slot>) -> Self {
-        DeviceBuffer { pointer, len, device: device.clone(), storage: Storage::Arena(slot), _values: PhantomData }
+    pub(crate) fn from_slot(
+        device: &Device,
+        pointer: *mut c_void,
+        len: usize,
+        slot: Arc<Slot>,
+    ) -> Self {
+        DeviceBuffer {
+            pointer,
+            len,
+            device: device.clone(),
+            storage: Storage::Arena(slot),
+            _values: PhantomData,
+        }
     }
 }
 
@@ -93,12 +106,22 @@ impl<T> DeviceBuffer<T> {
 
     /// The whole buffer, read-only.
     pub fn as_view(&self) -> DeviceView<'_, T> {
-        DeviceView { pointer: self.pointer, len: self.len, device: &self.device, _borrow: PhantomData }
+        DeviceView {
+            pointer: self.pointer,
+            len: self.len,
+            device: &self.device,
+            _borrow: PhantomData,
+        }
     }
 
     /// The whole buffer, writable.
     pub fn as_view_mut(&mut self) -> DeviceViewMut<'_, T> {
-        DeviceViewMut { pointer: self.pointer, len: self.len, device: &self.device, _borrow: PhantomData }
+        DeviceViewMut {
+            pointer: self.pointer,
+            len: self.len,
+            device: &self.device,
+            _borrow: PhantomData,
+        }
     }
 
     /// Elements `range`, read-only; a range outside the buffer is an error.
@@ -135,11 +158,15 @@ impl<T> Drop for DeviceBuffer<T> {
 fn resolve(range: impl RangeBounds<usize>, len: usize) -> Result<(usize, usize)> {
     let start = match range.start_bound() {
         Bound::Included(&s) => s,
-        Bound::Excluded(&s) => s.checked_add(1).ok_or(Error::SizeOverflow { what: "range" })?,
+        Bound::Excluded(&s) => s
+            .checked_add(1)
+            .ok_or(Error::SizeOverflow { what: "range" })?,
         Bound::Unbounded => 0,
     };
     let end = match range.end_bound() {
-        Bound::Included(&e) => e.checked_add(1).ok_or(Error::SizeOverflow { what: "range" })?,
+        Bound::Included(&e) => e
+            .checked_add(1)
+            .ok_or(Error::SizeOverflow { what: "range" })?,
         Bound::Excluded(&e) => e,
         Bound::Unbounded => len,
     };
@@ -218,12 +245,22 @@ view_common!(DeviceViewMut);
 impl<'a, T> DeviceViewMut<'a, T> {
     /// A read-only view of the same elements.
     pub fn as_view(&self) -> DeviceView<'_, T> {
-        DeviceView { pointer: self.pointer, len: self.len, device: self.device, _borrow: PhantomData }
+        DeviceView {
+            pointer: self.pointer,
+            len: self.len,
+            device: self.device,
+            _borrow: PhantomData,
+        }
     }
 
     /// Reborrows the view (to pass it on and keep using it afterwards).
     pub fn reborrow(&mut self) -> DeviceViewMut<'_, T> {
-        DeviceViewMut { pointer: self.pointer, len: self.len, device: self.device, _borrow: PhantomData }
+        DeviceViewMut {
+            pointer: self.pointer,
+            len: self.len,
+            device: self.device,
+            _borrow: PhantomData,
+        }
     }
 }
 
@@ -252,9 +289,19 @@ mod tests {
         assert_eq!(resolve(2..5, 10).unwrap(), (2, 5));
         assert_eq!(resolve(2..=5, 10).unwrap(), (2, 6));
         assert_eq!(resolve(10.., 10).unwrap(), (10, 10));
-        assert!(matches!(resolve(5..11, 10), Err(Error::OutOfBounds { start: 5, end: 11, len: 10 })));
+        assert!(matches!(
+            resolve(5..11, 10),
+            Err(Error::OutOfBounds {
+                start: 5,
+                end: 11,
+                len: 10
+            })
+        ));
         let (start, end) = (6, 5);
-        assert!(matches!(resolve(start..end, 10), Err(Error::OutOfBounds { .. })));
+        assert!(matches!(
+            resolve(start..end, 10),
+            Err(Error::OutOfBounds { .. })
+        ));
         assert!(resolve(..=usize::MAX, 10).is_err());
     }
 }

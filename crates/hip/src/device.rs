@@ -63,7 +63,12 @@ impl Device {
         if ordinal >= count {
             return Err(Error::NoSuchDevice { ordinal, count });
         }
-        let device = Device { inner: Arc::new(DeviceInner { ordinal, deferred: Mutex::new(None) }) };
+        let device = Device {
+            inner: Arc::new(DeviceInner {
+                ordinal,
+                deferred: Mutex::new(None),
+            }),
+        };
         device.activate()?;
         Ok(device)
     }
@@ -98,7 +103,13 @@ impl Device {
     pub fn name(&self) -> Result<String> {
         let mut name = [0 as c_char; 256];
         // SAFETY: the buffer holds 256 bytes, as passed.
-        unsafe { hip!(hipDeviceGetName(name.as_mut_ptr(), name.len() as c_int, self.raw_ordinal())) }?;
+        unsafe {
+            hip!(hipDeviceGetName(
+                name.as_mut_ptr(),
+                name.len() as c_int,
+                self.raw_ordinal()
+            ))
+        }?;
         name[255] = 0;
         // SAFETY: the buffer is NUL-terminated (its last byte at the latest).
         let name = unsafe { CStr::from_ptr(name.as_ptr()) };
@@ -109,18 +120,28 @@ impl Device {
     pub fn attribute(&self, attribute: hipDeviceAttribute_t) -> Result<i32> {
         let mut value: c_int = 0;
         // SAFETY: `value` is a valid out-pointer; the ordinal is valid.
-        unsafe { hip!(hipDeviceGetAttribute(&mut value, attribute, self.raw_ordinal())) }?;
+        unsafe {
+            hip!(hipDeviceGetAttribute(
+                &mut value,
+                attribute,
+                self.raw_ordinal()
+            ))
+        }?;
         Ok(value)
     }
 
     /// Threads per warp (32 on NVIDIA and RDNA, 64 on CDNA/GCN).
     pub fn warp_size(&self) -> Result<usize> {
-        Ok(self.attribute(hipDeviceAttribute_t::hipDeviceAttributeWarpSize)?.max(0) as usize)
+        Ok(self
+            .attribute(hipDeviceAttribute_t::hipDeviceAttributeWarpSize)?
+            .max(0) as usize)
     }
 
     /// Compute units or streaming multiprocessors.
     pub fn compute_units(&self) -> Result<usize> {
-        Ok(self.attribute(hipDeviceAttribute_t::hipDeviceAttributeMultiprocessorCount)?.max(0) as usize)
+        Ok(self
+            .attribute(hipDeviceAttribute_t::hipDeviceAttributeMultiprocessorCount)?
+            .max(0) as usize)
     }
 
     /// Total device memory in bytes.
@@ -149,7 +170,12 @@ impl Device {
     pub fn arch(&self) -> Result<String> {
         let mut properties = hipDeviceProp_tR0600::default();
         // SAFETY: `properties` has the R0600 layout the entry point writes.
-        unsafe { hip!(hipGetDevicePropertiesR0600(&mut properties, self.raw_ordinal())) }?;
+        unsafe {
+            hip!(hipGetDevicePropertiesR0600(
+                &mut properties,
+                self.raw_ordinal()
+            ))
+        }?;
         let bytes: Vec<u8> = properties
             .gcnArchName
             .iter()
@@ -157,7 +183,12 @@ impl Device {
             .map(|&c| c as u8)
             .collect();
         let full = String::from_utf8_lossy(&bytes);
-        Ok(full.split(':').next().unwrap_or_default().trim().to_string())
+        Ok(full
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string())
     }
 
     /// Everything `rocmforge devices` shows.
@@ -198,7 +229,11 @@ impl Device {
 
     /// The first failure seen while freeing this device's resources, if any.
     pub fn take_deferred_error(&self) -> Option<Error> {
-        self.inner.deferred.lock().ok().and_then(|mut slot| slot.take())
+        self.inner
+            .deferred
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
     }
 
     /// Checks that two objects belong to the same device.
@@ -213,6 +248,8 @@ impl Device {
 
 impl fmt::Debug for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Device").field("ordinal", &self.inner.ordinal).finish()
+        f.debug_struct("Device")
+            .field("ordinal", &self.inner.ordinal)
+            .finish()
     }
 }

@@ -37,7 +37,10 @@ impl Event {
         let mut raw: hipEvent_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the flags are HIP's.
         unsafe { hip!(hipEventCreateWithFlags(&mut raw, flags)) }?;
-        Ok(Event { raw, device: device.clone() })
+        Ok(Event {
+            raw,
+            device: device.clone(),
+        })
     }
 
     /// Marks the current end of `stream`'s work.

@@ -1,6 +1,6 @@
 //! Graphs: a stream's work captured once, replayed many times.
 
-use rocmforge_hip_sys::hip::{hipGraphExec_t, hipGraph_t, hipStreamCaptureMode};
+use rocmforge_hip_sys::hip::{hipGraph_t, hipGraphExec_t, hipStreamCaptureMode};
 
 use crate::device::Device;
 use crate::error::Result;
@@ -20,8 +20,16 @@ impl Stream {
     pub fn begin_capture(&self) -> Result<Capture<'_>> {
         self.device().activate()?;
         // SAFETY: a live stream; the mode is one of HIP's values.
-        unsafe { hip!(hipStreamBeginCapture(self.raw(), hipStreamCaptureMode::hipStreamCaptureModeThreadLocal)) }?;
-        Ok(Capture { stream: self, ended: false })
+        unsafe {
+            hip!(hipStreamBeginCapture(
+                self.raw(),
+                hipStreamCaptureMode::hipStreamCaptureModeThreadLocal
+            ))
+        }?;
+        Ok(Capture {
+            stream: self,
+            ended: false,
+        })
     }
 }
 
@@ -30,7 +38,10 @@ impl Capture<'_> {
     pub fn end(mut self) -> Result<Graph> {
         self.ended = true;
         let raw = end_capture(self.stream)?;
-        Ok(Graph { raw, device: self.stream.device().clone() })
+        Ok(Graph {
+            raw,
+            device: self.stream.device().clone(),
+        })
     }
 }
 
@@ -48,7 +59,10 @@ impl Drop for Capture<'_> {
             return;
         }
         match end_capture(self.stream) {
-            Ok(raw) => drop(Graph { raw, device: self.stream.device().clone() }),
+            Ok(raw) => drop(Graph {
+                raw,
+                device: self.stream.device().clone(),
+            }),
             Err(error) => self.stream.device().record(error),
         }
     }
@@ -78,8 +92,19 @@ impl Graph {
         self.device.activate()?;
         let mut raw: hipGraphExec_t = std::ptr::null_mut();
         // SAFETY: a live graph and a valid out-pointer; no error node or log.
-        unsafe { hip!(hipGraphInstantiate(&mut raw, self.raw, std::ptr::null_mut(), std::ptr::null_mut(), 0)) }?;
-        Ok(GraphExec { raw, device: self.device.clone() })
+        unsafe {
+            hip!(hipGraphInstantiate(
+                &mut raw,
+                self.raw,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0
+            ))
+        }?;
+        Ok(GraphExec {
+            raw,
+            device: self.device.clone(),
+        })
     }
 }
 

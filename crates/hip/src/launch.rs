@@ -26,13 +26,22 @@ impl LaunchConfig {
         let blocks = n.div_ceil(block as usize);
         let blocks = u32::try_from(blocks.max(1))
             .map_err(|_| Error::Invalid(format!("{n} elements need more than 2^32 blocks")))?;
-        Ok(LaunchConfig { grid: (blocks, 1, 1), block: (block, 1, 1), shared_bytes: 0 })
+        Ok(LaunchConfig {
+            grid: (blocks, 1, 1),
+            block: (block, 1, 1),
+            shared_bytes: 0,
+        })
     }
 
     /// `rows` blocks of `block` threads (one block per row).
     pub fn per_row(rows: usize, block: u32) -> Result<LaunchConfig> {
-        let rows = u32::try_from(rows.max(1)).map_err(|_| Error::Invalid(format!("{rows} rows exceed 2^32 blocks")))?;
-        Ok(LaunchConfig { grid: (rows, 1, 1), block: (block.max(1), 1, 1), shared_bytes: 0 })
+        let rows = u32::try_from(rows.max(1))
+            .map_err(|_| Error::Invalid(format!("{rows} rows exceed 2^32 blocks")))?;
+        Ok(LaunchConfig {
+            grid: (rows, 1, 1),
+            block: (block.max(1), 1, 1),
+            shared_bytes: 0,
+        })
     }
 }
 
@@ -91,7 +100,12 @@ pub struct Launch<'a> {
 impl Stream {
     /// Starts a launch of `function` on this stream.
     pub fn launch<'a>(&'a self, function: &'a Function<'a>) -> Launch<'a> {
-        Launch { function, stream: self, parameters: Vec::new(), _arguments: PhantomData }
+        Launch {
+            function,
+            stream: self,
+            parameters: Vec::new(),
+            _arguments: PhantomData,
+        }
     }
 }
 

@@ -35,18 +35,29 @@ impl Module {
         // SAFETY: `raw` is a valid out-pointer; the image stays alive for the call
         // (the runtime copies what it keeps).
         unsafe { hip!(hipModuleLoadData(&mut raw, image.as_ptr().cast())) }?;
-        Ok(Module { raw, device: device.clone() })
+        Ok(Module {
+            raw,
+            device: device.clone(),
+        })
     }
 
     /// The kernel `name` (an `extern "C"` symbol of the module).
     pub fn function(&self, name: &str) -> Result<Function<'_>> {
         self.device.activate()?;
-        let c_name = CString::new(name).map_err(|_| Error::Invalid(format!("kernel name {name:?} contains NUL")))?;
+        let c_name = CString::new(name)
+            .map_err(|_| Error::Invalid(format!("kernel name {name:?} contains NUL")))?;
         let mut raw: hipFunction_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the name is NUL-terminated.
         match unsafe { hip!(hipModuleGetFunction(&mut raw, self.raw, c_name.as_ptr())) } {
-            Ok(()) => Ok(Function { raw, name: name.to_string(), module: self }),
-            Err(Error::Api(source)) => Err(Error::KernelNotFound { name: name.to_string(), source }),
+            Ok(()) => Ok(Function {
+                raw,
+                name: name.to_string(),
+                module: self,
+            }),
+            Err(Error::Api(source)) => Err(Error::KernelNotFound {
+                name: name.to_string(),
+                source,
+            }),
             Err(other) => Err(other),
         }
     }

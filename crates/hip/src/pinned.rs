@@ -23,7 +23,9 @@ impl<T: bytemuck::Pod> PinnedBuffer<T> {
     /// `len` zeroed values in page-locked memory (`hipHostMalloc`).
     pub fn new(device: &Device, len: usize) -> Result<Self> {
         device.activate()?;
-        let bytes = len.checked_mul(size_of::<T>()).ok_or(Error::SizeOverflow { what: "pinned buffer" })?;
+        let bytes = len.checked_mul(size_of::<T>()).ok_or(Error::SizeOverflow {
+            what: "pinned buffer",
+        })?;
         let mut pointer: *mut c_void = std::ptr::null_mut();
         if bytes > 0 {
             // SAFETY: `pointer` is a valid out-pointer; flags 0 is the default.
@@ -32,7 +34,11 @@ impl<T: bytemuck::Pod> PinnedBuffer<T> {
             // valid `T` (Pod).
             unsafe { std::ptr::write_bytes(pointer.cast::<u8>(), 0, bytes) };
         }
-        Ok(PinnedBuffer { pointer: pointer.cast(), len, device: device.clone() })
+        Ok(PinnedBuffer {
+            pointer: pointer.cast(),
+            len,
+            device: device.clone(),
+        })
     }
 }
 

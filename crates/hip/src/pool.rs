@@ -97,8 +97,16 @@ impl Arena {
         if chunk_bytes == 0 {
             return Err(Error::Invalid("arena chunk size must be positive".into()));
         }
-        let state = State { chunks: Vec::new(), current: None, stats: ArenaStats::default() };
-        Ok(Arena { device: device.clone(), chunk_bytes, state: Arc::new(Mutex::new(state)) })
+        let state = State {
+            chunks: Vec::new(),
+            current: None,
+            stats: ArenaStats::default(),
+        };
+        Ok(Arena {
+            device: device.clone(),
+            chunk_bytes,
+            state: Arc::new(Mutex::new(state)),
+        })
     }
 
     /// An arena with 1 GiB chunks.
@@ -108,18 +116,26 @@ impl Arena {
 
     /// Current usage.
     pub fn stats(&self) -> ArenaStats {
-        self.state.lock().map(|state| state.stats).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|state| state.stats)
+            .unwrap_or_default()
     }
 
     /// A buffer of `len` elements, aligned to 256 bytes. Its contents are
     /// unspecified until written (chunks are not cleared).
     pub fn alloc<T: bytemuck::Pod>(&self, len: usize) -> Result<DeviceBuffer<T>> {
-        let bytes = len.checked_mul(size_of::<T>()).ok_or(Error::SizeOverflow { what: "arena slot" })?;
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or(Error::SizeOverflow { what: "arena slot" })?;
         let rounded = bytes
             .checked_next_multiple_of(ALIGN)
             .ok_or(Error::SizeOverflow { what: "arena slot" })?
             .max(ALIGN);
-        let mut state = self.state.lock().map_err(|_| Error::Invalid("arena lock poisoned".into()))?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Error::Invalid("arena lock poisoned".into()))?;
         let (chunk, offset) = match &mut state.current {
             Some((chunk, cursor)) if *cursor + rounded <= self.chunk_bytes => {
                 let offset = *cursor;
@@ -138,7 +154,11 @@ impl Arena {
         state.stats.live_slots += 1;
         drop(state);
         let pointer = chunk.pointer.wrapping_byte_add(offset);
-        let slot = Arc::new(Slot { _chunk: chunk, bytes: rounded, state: Arc::clone(&self.state) });
+        let slot = Arc::new(Slot {
+            _chunk: chunk,
+            bytes: rounded,
+            state: Arc::clone(&self.state),
+        });
         Ok(DeviceBuffer::from_slot(&self.device, pointer, len, slot))
     }
 
@@ -147,7 +167,10 @@ impl Arena {
         let mut pointer: *mut c_void = std::ptr::null_mut();
         // SAFETY: `pointer` is a valid out-pointer.
         unsafe { hip!(hipMalloc(&mut pointer, bytes)) }?;
-        let chunk = Arc::new(Chunk { pointer, device: self.device.clone() });
+        let chunk = Arc::new(Chunk {
+            pointer,
+            device: self.device.clone(),
+        });
         state.chunks.push(Arc::clone(&chunk));
         state.stats.reserved_bytes += bytes;
         state.stats.device_allocations += 1;

@@ -37,7 +37,9 @@ pub(crate) fn hip_error(call: &'static str, status: hipError_t) -> HipError {
                 format!("status {}", status.0)
             } else {
                 // SAFETY: non-null pointer to a static C string, per the HIP API.
-                unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(name) }
+                    .to_string_lossy()
+                    .into_owned()
             }
         })
         .unwrap_or_else(|| format!("status {}", status.0));
@@ -45,7 +47,12 @@ pub(crate) fn hip_error(call: &'static str, status: hipError_t) -> HipError {
         Some(Platform::Nvidia) => rocmforge_hip_sys::nvidia::last_cuda_error(),
         _ => None,
     };
-    HipError { call, code: status.0, name, driver_detail }
+    HipError {
+        call,
+        code: status.0,
+        name,
+        driver_detail,
+    }
 }
 
 /// Calls a HIP entry point of the loaded runtime and checks its status:

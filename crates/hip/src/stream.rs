@@ -30,7 +30,10 @@ fn same_len(source_len: usize, destination_len: usize) -> Result<()> {
     if source_len == destination_len {
         Ok(())
     } else {
-        Err(Error::LengthMismatch { source_len, destination_len })
+        Err(Error::LengthMismatch {
+            source_len,
+            destination_len,
+        })
     }
 }
 
@@ -41,7 +44,10 @@ impl Stream {
         let mut raw: hipStream_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the flag is HIP's.
         unsafe { hip!(hipStreamCreateWithFlags(&mut raw, NON_BLOCKING)) }?;
-        Ok(Stream { raw, device: device.clone() })
+        Ok(Stream {
+            raw,
+            device: device.clone(),
+        })
     }
 
     /// The device this stream submits to.
@@ -64,7 +70,8 @@ impl Stream {
     /// Whether all queued work has finished (without waiting).
     pub fn is_idle(&self) -> Result<bool> {
         self.device.activate()?;
-        let query = crate::runtime::entry(crate::runtime::api()?.hip.hipStreamQuery, "hipStreamQuery")?;
+        let query =
+            crate::runtime::entry(crate::runtime::api()?.hip.hipStreamQuery, "hipStreamQuery")?;
         // SAFETY: a live stream handle.
         let status = unsafe { query(self.raw) };
         if status == hipError_t::hipErrorNotReady {
@@ -82,7 +89,11 @@ impl Stream {
     }
 
     /// Copies `source` into `destination` and waits for the copy.
-    pub fn upload<T: bytemuck::Pod>(&self, destination: &mut DeviceViewMut<'_, T>, source: &[T]) -> Result<()> {
+    pub fn upload<T: bytemuck::Pod>(
+        &self,
+        destination: &mut DeviceViewMut<'_, T>,
+        source: &[T],
+    ) -> Result<()> {
         self.check_device(destination.device())?;
         same_len(source.len(), destination.len())?;
         if !source.is_empty() {
@@ -101,7 +112,11 @@ impl Stream {
     }
 
     /// Copies `source` into `destination` and waits for the copy.
-    pub fn download<T: bytemuck::Pod>(&self, source: &DeviceView<'_, T>, destination: &mut [T]) -> Result<()> {
+    pub fn download<T: bytemuck::Pod>(
+        &self,
+        source: &DeviceView<'_, T>,
+        destination: &mut [T],
+    ) -> Result<()> {
         self.check_device(source.device())?;
         same_len(source.len(), destination.len())?;
         if !destination.is_empty() {
@@ -132,7 +147,12 @@ impl Stream {
             // SAFETY: both ranges hold `byte_len` bytes; `Pending` keeps both
             // borrowed until the copy has completed.
             unsafe {
-                hip!(hipMemcpyHtoDAsync(destination.raw(), source.raw(), destination.byte_len(), self.raw))
+                hip!(hipMemcpyHtoDAsync(
+                    destination.raw(),
+                    source.raw(),
+                    destination.byte_len(),
+                    self.raw
+                ))
             }?;
         }
         Pending::new(self)
@@ -150,19 +170,37 @@ impl Stream {
         if !source.is_empty() {
             // SAFETY: both ranges hold `byte_len` bytes; `Pending` keeps both
             // borrowed until the copy has completed.
-            unsafe { hip!(hipMemcpyDtoHAsync(destination.raw(), source.raw(), source.byte_len(), self.raw)) }?;
+            unsafe {
+                hip!(hipMemcpyDtoHAsync(
+                    destination.raw(),
+                    source.raw(),
+                    source.byte_len(),
+                    self.raw
+                ))
+            }?;
         }
         Pending::new(self)
     }
 
     /// Queues a device-to-device copy (ordered with the stream's other work).
-    pub fn copy<T: bytemuck::Pod>(&self, source: &DeviceView<'_, T>, destination: &mut DeviceViewMut<'_, T>) -> Result<()> {
+    pub fn copy<T: bytemuck::Pod>(
+        &self,
+        source: &DeviceView<'_, T>,
+        destination: &mut DeviceViewMut<'_, T>,
+    ) -> Result<()> {
         self.check_device(source.device())?;
         self.check_device(destination.device())?;
         same_len(source.len(), destination.len())?;
         if !source.is_empty() {
             // SAFETY: both ranges hold `byte_len` bytes of live device memory.
-            unsafe { hip!(hipMemcpyDtoDAsync(destination.raw(), source.raw(), source.byte_len(), self.raw)) }?;
+            unsafe {
+                hip!(hipMemcpyDtoDAsync(
+                    destination.raw(),
+                    source.raw(),
+                    source.byte_len(),
+                    self.raw
+                ))
+            }?;
         }
         Ok(())
     }
@@ -172,7 +210,14 @@ impl Stream {
         self.check_device(destination.device())?;
         if !destination.is_empty() {
             // SAFETY: the range holds `byte_len` bytes of live device memory.
-            unsafe { hip!(hipMemsetD8Async(destination.raw(), value, destination.byte_len(), self.raw)) }?;
+            unsafe {
+                hip!(hipMemsetD8Async(
+                    destination.raw(),
+                    value,
+                    destination.byte_len(),
+                    self.raw
+                ))
+            }?;
         }
         Ok(())
     }
@@ -209,7 +254,11 @@ impl<'a> Pending<'a> {
     fn new(stream: &'a Stream) -> Result<Pending<'a>> {
         let event = Event::without_timing(stream.device())?;
         event.record(stream)?;
-        Ok(Pending { event: Some(event), device: stream.device().clone(), _borrows: PhantomData })
+        Ok(Pending {
+            event: Some(event),
+            device: stream.device().clone(),
+            _borrows: PhantomData,
+        })
     }
 
     /// Waits for the copy and reports its failure, if any.

@@ -81,15 +81,30 @@ mod tests {
         let expected = [
             (hipDeviceAttribute_t::hipDeviceAttributeClockRate, 5),
             (hipDeviceAttribute_t::hipDeviceAttributeL2CacheSize, 19),
-            (hipDeviceAttribute_t::hipDeviceAttributeComputeCapabilityMajor, 23),
-            (hipDeviceAttribute_t::hipDeviceAttributeMaxThreadsPerBlock, 56),
+            (
+                hipDeviceAttribute_t::hipDeviceAttributeComputeCapabilityMajor,
+                23,
+            ),
+            (
+                hipDeviceAttribute_t::hipDeviceAttributeMaxThreadsPerBlock,
+                56,
+            ),
             (hipDeviceAttribute_t::hipDeviceAttributeMemoryBusWidth, 59),
-            (hipDeviceAttribute_t::hipDeviceAttributeComputeCapabilityMinor, 61),
-            (hipDeviceAttribute_t::hipDeviceAttributeMultiprocessorCount, 63),
+            (
+                hipDeviceAttribute_t::hipDeviceAttributeComputeCapabilityMinor,
+                61,
+            ),
+            (
+                hipDeviceAttribute_t::hipDeviceAttributeMultiprocessorCount,
+                63,
+            ),
             (hipDeviceAttribute_t::hipDeviceAttributePciBusId, 67),
             (hipDeviceAttribute_t::hipDeviceAttributePciDeviceId, 68),
             (hipDeviceAttribute_t::hipDeviceAttributePciDomainID, 69),
-            (hipDeviceAttribute_t::hipDeviceAttributeMaxSharedMemoryPerBlock, 74),
+            (
+                hipDeviceAttribute_t::hipDeviceAttributeMaxSharedMemoryPerBlock,
+                74,
+            ),
             (hipDeviceAttribute_t::hipDeviceAttributeTotalGlobalMem, 84),
             (hipDeviceAttribute_t::hipDeviceAttributeWarpSize, 87),
         ];
@@ -104,6 +119,9 @@ mod tests {
         // suffix is AMD's version of the struct); bindgen's layout tests pin every
         // field, the architecture name among them.
         assert_eq!(size_of::<hipDeviceProp_tR0600>(), 1472);
-        assert_eq!(std::mem::offset_of!(hipDeviceProp_tR0600, gcnArchName), 1160);
+        assert_eq!(
+            std::mem::offset_of!(hipDeviceProp_tR0600, gcnArchName),
+            1160
+        );
     }
 }

@@ -48,7 +48,9 @@ pub(crate) fn cuda_attribute(attribute: Hip) -> Option<CUdevice_attribute> {
         }
         Hip::hipDeviceAttributeTotalConstantMemory => Cu::CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY,
         Hip::hipDeviceAttributeWarpSize => Cu::CU_DEVICE_ATTRIBUTE_WARP_SIZE,
-        Hip::hipDeviceAttributeMaxRegistersPerBlock => Cu::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK,
+        Hip::hipDeviceAttributeMaxRegistersPerBlock => {
+            Cu::CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK
+        }
         Hip::hipDeviceAttributeClockRate => Cu::CU_DEVICE_ATTRIBUTE_CLOCK_RATE,
         Hip::hipDeviceAttributeMultiprocessorCount => Cu::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
         Hip::hipDeviceAttributeIntegrated => Cu::CU_DEVICE_ATTRIBUTE_INTEGRATED,

@@ -14,7 +14,7 @@ use super::{Context, DRIVER, Driver, codes};
 use crate::hip::{
     HipApi, hipDevice_t, hipDeviceAttribute_t, hipDeviceProp_tR0600, hipDeviceptr_t, hipError_t,
     hipEvent_t, hipFunction_t, hipGraph_t, hipGraphExec_t, hipGraphNode_t, hipModule_t,
-    hipStreamCaptureMode, hipStream_t,
+    hipStream_t, hipStreamCaptureMode,
 };
 
 thread_local! {
@@ -151,7 +151,11 @@ unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> hipError_t {
     let devices = DRIVER.get().map_or(0, |driver| driver.contexts.len());
     // SAFETY: checked non-null; the caller passes a writable int.
     unsafe { *count = devices as c_int };
-    if devices == 0 { hipError_t::hipErrorNoDevice } else { SUCCESS }
+    if devices == 0 {
+        hipError_t::hipErrorNoDevice
+    } else {
+        SUCCESS
+    }
 }
 
 unsafe extern "C" fn hipSetDevice(ordinal: c_int) -> hipError_t {
@@ -173,7 +177,11 @@ unsafe extern "C" fn hipGetDevice(ordinal: *mut c_int) -> hipError_t {
     SUCCESS
 }
 
-unsafe extern "C" fn hipDeviceGetName(name: *mut c_char, len: c_int, ordinal: hipDevice_t) -> hipError_t {
+unsafe extern "C" fn hipDeviceGetName(
+    name: *mut c_char,
+    len: c_int,
+    ordinal: hipDevice_t,
+) -> hipError_t {
     match driver().and_then(|driver| Ok((driver, device_handle(driver, ordinal)?))) {
         Ok((driver, device)) => cu!(driver, cuDeviceGetName(name, len, device)),
         Err(error) => error,
@@ -220,15 +228,39 @@ unsafe extern "C" fn hipGetDevicePropertiesR0600(
     check!(unsafe { hipDeviceGetName(filled.name.as_mut_ptr(), 256, ordinal) });
     // SAFETY: a valid usize out-pointer.
     check!(unsafe { hipDeviceTotalMem(&mut filled.totalGlobalMem, ordinal) });
-    check!(attribute(A::hipDeviceAttributeComputeCapabilityMajor, &mut filled.major));
-    check!(attribute(A::hipDeviceAttributeComputeCapabilityMinor, &mut filled.minor));
-    check!(attribute(A::hipDeviceAttributeMultiprocessorCount, &mut filled.multiProcessorCount));
-    check!(attribute(A::hipDeviceAttributeWarpSize, &mut filled.warpSize));
-    check!(attribute(A::hipDeviceAttributeMaxThreadsPerBlock, &mut filled.maxThreadsPerBlock));
-    check!(attribute(A::hipDeviceAttributeClockRate, &mut filled.clockRate));
-    check!(attribute(A::hipDeviceAttributeL2CacheSize, &mut filled.l2CacheSize));
+    check!(attribute(
+        A::hipDeviceAttributeComputeCapabilityMajor,
+        &mut filled.major
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeComputeCapabilityMinor,
+        &mut filled.minor
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeMultiprocessorCount,
+        &mut filled.multiProcessorCount
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeWarpSize,
+        &mut filled.warpSize
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeMaxThreadsPerBlock,
+        &mut filled.maxThreadsPerBlock
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeClockRate,
+        &mut filled.clockRate
+    ));
+    check!(attribute(
+        A::hipDeviceAttributeL2CacheSize,
+        &mut filled.l2CacheSize
+    ));
     let mut shared: c_int = 0;
-    check!(attribute(A::hipDeviceAttributeMaxSharedMemoryPerBlock, &mut shared));
+    check!(attribute(
+        A::hipDeviceAttributeMaxSharedMemoryPerBlock,
+        &mut shared
+    ));
     filled.sharedMemPerBlock = shared.max(0) as usize;
     let arch = format!("sm_{}{}", filled.major, filled.minor);
     for (slot, byte) in filled.gcnArchName.iter_mut().zip(arch.bytes()) {
@@ -284,7 +316,11 @@ unsafe extern "C" fn hipFree(pointer: *mut c_void) -> hipError_t {
 
 /// HIP's portable, mapped and write-combined flags have CUDA's bit values; HIP's
 /// AMD-only flags (coherence, NUMA) have no CUDA meaning and are dropped.
-unsafe extern "C" fn hipHostMalloc(pointer: *mut *mut c_void, size: usize, flags: c_uint) -> hipError_t {
+unsafe extern "C" fn hipHostMalloc(
+    pointer: *mut *mut c_void,
+    size: usize,
+    flags: c_uint,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuMemHostAlloc(pointer, size, flags & 0x7)))
 }
 
@@ -302,7 +338,10 @@ unsafe extern "C" fn hipMemcpyHtoDAsync(
     stream: hipStream_t,
 ) -> hipError_t {
     with_context(|driver| {
-        cu!(driver, cuMemcpyHtoDAsync_v2(device_pointer(destination), source, bytes, stream.cast()))
+        cu!(
+            driver,
+            cuMemcpyHtoDAsync_v2(device_pointer(destination), source, bytes, stream.cast())
+        )
     })
 }
 
@@ -313,7 +352,10 @@ unsafe extern "C" fn hipMemcpyDtoHAsync(
     stream: hipStream_t,
 ) -> hipError_t {
     with_context(|driver| {
-        cu!(driver, cuMemcpyDtoHAsync_v2(destination, device_pointer(source), bytes, stream.cast()))
+        cu!(
+            driver,
+            cuMemcpyDtoHAsync_v2(destination, device_pointer(source), bytes, stream.cast())
+        )
     })
 }
 
@@ -325,7 +367,10 @@ unsafe extern "C" fn hipMemcpyDtoDAsync(
 ) -> hipError_t {
     with_context(|driver| {
         let (destination, source) = (device_pointer(destination), device_pointer(source));
-        cu!(driver, cuMemcpyDtoDAsync_v2(destination, source, bytes, stream.cast()))
+        cu!(
+            driver,
+            cuMemcpyDtoDAsync_v2(destination, source, bytes, stream.cast())
+        )
     })
 }
 
@@ -336,12 +381,18 @@ unsafe extern "C" fn hipMemsetD8Async(
     stream: hipStream_t,
 ) -> hipError_t {
     with_context(|driver| {
-        cu!(driver, cuMemsetD8Async(device_pointer(destination), value, count, stream.cast()))
+        cu!(
+            driver,
+            cuMemsetD8Async(device_pointer(destination), value, count, stream.cast())
+        )
     })
 }
 
 /// `hipStreamNonBlocking` is CUDA's `CU_STREAM_NON_BLOCKING` (1).
-unsafe extern "C" fn hipStreamCreateWithFlags(stream: *mut hipStream_t, flags: c_uint) -> hipError_t {
+unsafe extern "C" fn hipStreamCreateWithFlags(
+    stream: *mut hipStream_t,
+    flags: c_uint,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuStreamCreate(stream.cast(), flags & 0x1)))
 }
 
@@ -357,8 +408,17 @@ unsafe extern "C" fn hipStreamQuery(stream: hipStream_t) -> hipError_t {
     with_context(|driver| cu!(driver, cuStreamQuery(stream.cast())))
 }
 
-unsafe extern "C" fn hipStreamWaitEvent(stream: hipStream_t, event: hipEvent_t, flags: c_uint) -> hipError_t {
-    with_context(|driver| cu!(driver, cuStreamWaitEvent(stream.cast(), event.cast(), flags)))
+unsafe extern "C" fn hipStreamWaitEvent(
+    stream: hipStream_t,
+    event: hipEvent_t,
+    flags: c_uint,
+) -> hipError_t {
+    with_context(|driver| {
+        cu!(
+            driver,
+            cuStreamWaitEvent(stream.cast(), event.cast(), flags)
+        )
+    })
 }
 
 /// HIP's blocking-sync, disable-timing and interprocess flags have CUDA's values.
@@ -382,11 +442,18 @@ unsafe extern "C" fn hipEventQuery(event: hipEvent_t) -> hipError_t {
     with_context(|driver| cu!(driver, cuEventQuery(event.cast())))
 }
 
-unsafe extern "C" fn hipEventElapsedTime(ms: *mut f32, start: hipEvent_t, stop: hipEvent_t) -> hipError_t {
+unsafe extern "C" fn hipEventElapsedTime(
+    ms: *mut f32,
+    start: hipEvent_t,
+    stop: hipEvent_t,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuEventElapsedTime_v2(ms, start.cast(), stop.cast())))
 }
 
-unsafe extern "C" fn hipModuleLoadData(module: *mut hipModule_t, image: *const c_void) -> hipError_t {
+unsafe extern "C" fn hipModuleLoadData(
+    module: *mut hipModule_t,
+    image: *const c_void,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuModuleLoadData(module.cast(), image)))
 }
 
@@ -399,7 +466,12 @@ unsafe extern "C" fn hipModuleGetFunction(
     module: hipModule_t,
     name: *const c_char,
 ) -> hipError_t {
-    with_context(|driver| cu!(driver, cuModuleGetFunction(function.cast(), module.cast(), name)))
+    with_context(|driver| {
+        cu!(
+            driver,
+            cuModuleGetFunction(function.cast(), module.cast(), name)
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -437,13 +509,22 @@ unsafe extern "C" fn hipModuleLaunchKernel(
 }
 
 /// HIP's capture modes (global, thread-local, relaxed) have CUDA's values.
-unsafe extern "C" fn hipStreamBeginCapture(stream: hipStream_t, mode: hipStreamCaptureMode) -> hipError_t {
+unsafe extern "C" fn hipStreamBeginCapture(
+    stream: hipStream_t,
+    mode: hipStreamCaptureMode,
+) -> hipError_t {
     with_context(|driver| {
-        cu!(driver, cuStreamBeginCapture_v2(stream.cast(), CUstreamCaptureMode(mode.0)))
+        cu!(
+            driver,
+            cuStreamBeginCapture_v2(stream.cast(), CUstreamCaptureMode(mode.0))
+        )
     })
 }
 
-unsafe extern "C" fn hipStreamEndCapture(stream: hipStream_t, graph: *mut hipGraph_t) -> hipError_t {
+unsafe extern "C" fn hipStreamEndCapture(
+    stream: hipStream_t,
+    graph: *mut hipGraph_t,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuStreamEndCapture(stream.cast(), graph.cast())))
 }
 
@@ -459,7 +540,12 @@ unsafe extern "C" fn hipGraphInstantiate(
         // SAFETY: the caller's buffer holds `log_size` > 0 bytes.
         unsafe { *log = 0 };
     }
-    with_context(|driver| cu!(driver, cuGraphInstantiateWithFlags(executable.cast(), graph.cast(), 0)))
+    with_context(|driver| {
+        cu!(
+            driver,
+            cuGraphInstantiateWithFlags(executable.cast(), graph.cast(), 0)
+        )
+    })
 }
 
 unsafe extern "C" fn hipGraphLaunch(executable: hipGraphExec_t, stream: hipStream_t) -> hipError_t {
@@ -474,7 +560,11 @@ unsafe extern "C" fn hipGraphDestroy(graph: hipGraph_t) -> hipError_t {
     with_context(|driver| cu!(driver, cuGraphDestroy(graph.cast())))
 }
 
-unsafe extern "C" fn hipGraphGetNodes(graph: hipGraph_t, nodes: *mut hipGraphNode_t, count: *mut usize) -> hipError_t {
+unsafe extern "C" fn hipGraphGetNodes(
+    graph: hipGraph_t,
+    nodes: *mut hipGraphNode_t,
+    count: *mut usize,
+) -> hipError_t {
     with_context(|driver| cu!(driver, cuGraphGetNodes(graph.cast(), nodes.cast(), count)))
 }
 
