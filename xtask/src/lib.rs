@@ -1,8 +1,11 @@
 //! Project automation behind `cargo xtask`, also used by the integration tests
 //! (which generate their tiny models with [`gen_model`]).
 
+#[cfg(feature = "bindgen")]
+pub mod bindgen;
 pub mod fetch;
 pub mod gen_model;
+pub mod kernels;
 pub mod llama_cpp_data;
 pub mod test;
 
@@ -16,4 +19,10 @@ pub fn models_dir() -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .ok_or_else(|| anyhow::anyhow!("neither ROCMFORGE_MODELS nor HOME is set"))?;
     Ok(PathBuf::from(home).join(".cache/rocmforge/models"))
+}
+
+/// The workspace root (the parent of the `xtask` package).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -3,11 +3,12 @@
 //! - `cargo xtask test`: everything the test suite needs, then `cargo test`.
 //! - `cargo xtask fetch-models`: Gemma 3 270M Q4_K_M into the model cache.
 //! - `cargo xtask gen-model`: random-weight models with real shapes and metadata.
+//! - `cargo xtask build-kernels`: `kernels/*.hip` into code objects, cubins and PTX.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{fetch, gen_model, test};
+use xtask::{fetch, gen_model, kernels, test};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "ROCmForge project automation")]
@@ -30,6 +31,45 @@ enum Task {
     FetchModels,
     /// Write a random-weight model with the real metadata and shapes of a family.
     GenModel(gen_model::Args),
+    /// Compile kernels/*.hip for AMD (clang, code objects) and NVIDIA (nvcc, cubin and
+    /// PTX) into target/kernels, which rocmforge-kernels embeds.
+    BuildKernels(kernels::Args),
+    /// Regenerate the checked-in raw bindings of rocmforge-hip-sys with bindgen
+    /// (`--hip-include DIR --cuda-include DIR`; needs libclang).
+    Bindgen {
+        /// Arguments for the generator (see `cargo xtask bindgen --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Runs the generator, which is compiled only with the `bindgen` feature (libclang
+/// and bindgen are not needed for anything else): without it, runs itself again
+/// through cargo with the feature on.
+fn bindgen(args: &[String]) -> anyhow::Result<()> {
+    #[cfg(feature = "bindgen")]
+    {
+        xtask::bindgen::run_from(args)
+    }
+    #[cfg(not(feature = "bindgen"))]
+    {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--features",
+                "bindgen",
+                "--",
+                "bindgen",
+            ])
+            .args(args)
+            .status()?;
+        anyhow::ensure!(status.success(), "the bindings generator failed ({status})");
+        Ok(())
+    }
 }
 
 fn main() -> ExitCode {
@@ -38,6 +78,8 @@ fn main() -> ExitCode {
         Task::Test { cargo_args } => test::run(&cargo_args),
         Task::FetchModels => fetch::fetch_models().map(|path| println!("{}", path.display())),
         Task::GenModel(args) => gen_model::run(&args),
+        Task::BuildKernels(args) => kernels::run(&args),
+        Task::Bindgen { args } => bindgen(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,12 +4,17 @@
 //! 1. the `gguf` Python package, with which tests check that our files are read by
 //!    the reference reader (installed with pip when missing);
 //! 2. the Gemma 3 270M model in the model cache (`fetch-models`);
-//! 3. `cargo test --workspace`, plus any arguments given, showing what passing
+//! 3. the HIP kernels for every default AMD and NVIDIA target (`build-kernels`),
+//!    which the tests embed and check; a missing compiler skips a platform with a
+//!    message, except in CI (`CI=true`), where every kernel must compile;
+//! 4. `cargo test --workspace`, plus any arguments given, showing what passing
 //!    tests print: which vocabularies were checked and which tests were skipped.
 
 use std::process::Command;
 
 use anyhow::{Context, bail};
+
+use crate::kernels::{self, PlatformArg};
 
 /// The `gguf` release whose reader the tests run against.
 const PYTHON_GGUF: &str = "gguf==0.19.0";
@@ -17,6 +22,7 @@ const PYTHON_GGUF: &str = "gguf==0.19.0";
 pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
     ensure_python_gguf()?;
     crate::fetch::fetch_models()?;
+    let all_kernels_built = build_kernels()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut args: Vec<String> = vec!["test".into(), "--workspace".into()];
     args.extend(cargo_args.iter().cloned());
@@ -24,14 +30,42 @@ pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
         args.push("--".into());
     }
     args.push("--show-output".into());
-    let status = Command::new(cargo)
-        .args(&args)
-        .status()
-        .context("running cargo test")?;
+    let mut command = Command::new(cargo);
+    if all_kernels_built {
+        // Lets the kernels crate's tests require every default target.
+        let archs = [kernels::AMD_DEFAULT_ARCHS, kernels::NVIDIA_DEFAULT_ARCHS].concat();
+        command.env(EXPECTED_KERNELS, archs.join(","));
+    }
+    let status = command.args(&args).status().context("running cargo test")?;
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
     Ok(())
+}
+
+/// Set for `cargo test` to the targets built, when every default one was.
+const EXPECTED_KERNELS: &str = "ROCMFORGE_EXPECTED_KERNELS";
+
+/// Builds the kernels for both platforms; returns whether both succeeded.
+fn build_kernels() -> anyhow::Result<bool> {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let mut all = true;
+    for platform in [PlatformArg::Amd, PlatformArg::Nvidia] {
+        let args = kernels::Args {
+            platform: Some(platform),
+            arch: Vec::new(),
+            out: None,
+            force: false,
+        };
+        if let Err(err) = kernels::run(&args) {
+            if in_ci {
+                return Err(err.context(format!("building the {platform:?} kernels")));
+            }
+            eprintln!("skipped: {platform:?} kernels not built ({err:#})");
+            all = false;
+        }
+    }
+    Ok(all)
 }
 
 fn python_gguf_importable() -> bool {

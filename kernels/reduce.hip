@@ -1,0 +1,66 @@
+// Row reductions over a contiguous row-major matrix x[rows][cols].
+//
+// Launch shape for every kernel here: 1-D blocks of blockDim.x threads, a multiple of
+// 64 (whole warps on every GPU) and at most 1024 (256 is a good choice); one block
+// per row: grid = (rows, 1, 1). A smaller grid also works (blocks loop over rows with
+// a grid stride). No dynamic shared memory. cols == 0 is allowed.
+
+#include "rocmforge_kernels.h"
+
+// void rf_sum_f32(const float* x, float* y, unsigned int rows, unsigned int cols)
+// y[r] = sum over c of x[r * cols + c], for r < rows.
+RF_KERNEL void rf_sum_f32(const float* __restrict__ x, float* __restrict__ y, rf_u32 rows,
+                          rf_u32 cols) {
+    __shared__ float scratch[RF_MAX_WARPS];
+    for (rf_u32 row = blockIdx.x; row < rows; row += gridDim.x) {
+        const float* xr = x + (rf_u64)row * cols;
+        float acc = 0.0f;
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            acc += xr[c];
+        }
+        acc = rf_block_sum(acc, scratch);
+        if (threadIdx.x == 0) {
+            y[row] = acc;
+        }
+    }
+}
+
+// void rf_max_f32(const float* x, float* y, unsigned int rows, unsigned int cols)
+// y[r] = max over c of x[r * cols + c] (-inf for cols == 0), for r < rows.
+RF_KERNEL void rf_max_f32(const float* __restrict__ x, float* __restrict__ y, rf_u32 rows,
+                          rf_u32 cols) {
+    __shared__ float scratch[RF_MAX_WARPS];
+    for (rf_u32 row = blockIdx.x; row < rows; row += gridDim.x) {
+        const float* xr = x + (rf_u64)row * cols;
+        float acc = -RF_INFINITY;
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            acc = rf_fmaxf(acc, xr[c]);
+        }
+        acc = rf_block_max(acc, scratch);
+        if (threadIdx.x == 0) {
+            y[row] = acc;
+        }
+    }
+}
+
+// void rf_rms_norm_f32(const float* x, const float* w, float* y, float eps,
+//                      unsigned int rows, unsigned int cols)
+// y[r][c] = x[r][c] / sqrt(mean over c of x[r][c]^2 + eps) * w[c], for r < rows.
+// y may be x (in place); w has cols elements.
+RF_KERNEL void rf_rms_norm_f32(const float* x, const float* __restrict__ w, float* y, float eps,
+                               rf_u32 rows, rf_u32 cols) {
+    __shared__ float scratch[RF_MAX_WARPS];
+    for (rf_u32 row = blockIdx.x; row < rows; row += gridDim.x) {
+        const float* xr = x + (rf_u64)row * cols;
+        float* yr = y + (rf_u64)row * cols;
+        float sum_sq = 0.0f;
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            sum_sq = rf_fmaf(xr[c], xr[c], sum_sq);
+        }
+        sum_sq = rf_block_sum(sum_sq, scratch);
+        const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            yr[c] = xr[c] * scale * w[c];
+        }
+    }
+}
