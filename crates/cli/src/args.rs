@@ -27,6 +27,16 @@ pub enum Command {
     Perplexity(PerplexityArgs),
     /// Prompt-processing and generation speed, as llama.cpp's `llama-bench`.
     Bench(BenchArgs),
+    /// List the GPUs found (platform, name, memory, architecture), or say why
+    /// none is usable.
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

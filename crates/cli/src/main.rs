@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => commands::chat::run(&args, &mut out)?,
         Command::Perplexity(args) => commands::perplexity::run(&args, &mut out)?,
         Command::Bench(args) => commands::bench::run(&args, &mut out)?,
+        Command::Devices(args) => commands::devices::run(&args, &mut out)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -17,5 +17,6 @@ pub fn open_gguf(path: &Path) -> anyhow::Result<GgufFile> {
 }
 pub mod bench;
 pub mod chat;
+pub mod devices;
 pub mod perplexity;
 pub mod run;

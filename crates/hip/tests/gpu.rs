@@ -1,0 +1,247 @@
+//! The safe layer on a real GPU (AMD, or NVIDIA through the CUDA driver layer).
+//! Without a usable GPU each test says so and passes: CI machines have none;
+//! these run on GPU machines (see docs/GPU.md).
+
+use rocmforge_hip::{Arena, Device, Error, Event, Module, PinnedBuffer, Stream};
+
+/// The first GPU, or `None` after printing why the test is skipped.
+fn gpu(test: &str) -> Option<Device> {
+    match rocmforge_hip::device_count() {
+        Ok(n) if n > 0 => Some(Device::new(0).expect("device 0 opens")),
+        Ok(_) => {
+            eprintln!("{test}: skipped: no GPU reported by the runtime");
+            None
+        }
+        Err(error) => {
+            eprintln!("{test}: skipped: no usable GPU ({error})");
+            None
+        }
+    }
+}
+
+fn no_deferred_errors(device: &Device) {
+    if let Some(error) = device.take_deferred_error() {
+        panic!("a resource failed to free: {error}");
+    }
+}
+
+#[test]
+fn device_reports_its_properties() {
+    let Some(device) = gpu("device_reports_its_properties") else {
+        return;
+    };
+    let info = device.info().unwrap();
+    eprintln!("{info:?}");
+    assert!(!info.name.is_empty());
+    assert!(
+        info.arch.starts_with("gfx") || info.arch.starts_with("sm_"),
+        "{}",
+        info.arch
+    );
+    assert!(info.warp_size == 32 || info.warp_size == 64);
+    assert!(info.compute_units > 0);
+    assert!(info.total_memory > 0 && info.free_memory <= info.total_memory);
+    let count = rocmforge_hip::device_count().unwrap();
+    assert!(matches!(
+        Device::new(count),
+        Err(Error::NoSuchDevice { .. })
+    ));
+}
+
+#[test]
+fn buffers_round_trip_through_checked_views() {
+    let Some(device) = gpu("buffers_round_trip_through_checked_views") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let data: Vec<f32> = (0..10_000).map(|i| i as f32 * 0.5).collect();
+    let mut buffer = device.alloc::<f32>(data.len()).unwrap();
+    let mut zeros = vec![1.0f32; data.len()];
+    stream.download(&buffer.as_view(), &mut zeros).unwrap();
+    assert!(zeros.iter().all(|&x| x == 0.0), "new buffers are zeroed");
+
+    stream.upload(&mut buffer.as_view_mut(), &data).unwrap();
+    let mut back = vec![0.0f32; 100];
+    stream
+        .download(&buffer.slice(500..600).unwrap(), &mut back)
+        .unwrap();
+    assert_eq!(back, data[500..600]);
+
+    // Write into a window, read the whole buffer.
+    stream
+        .upload(&mut buffer.slice_mut(10..12).unwrap(), &[-1.0, -2.0])
+        .unwrap();
+    let mut all = vec![0.0f32; data.len()];
+    stream.download(&buffer.as_view(), &mut all).unwrap();
+    assert_eq!(&all[8..14], &[4.0, 4.5, -1.0, -2.0, 6.0, 6.5]);
+
+    assert!(matches!(
+        buffer.slice(9_990..10_001),
+        Err(Error::OutOfBounds { .. })
+    ));
+    let mut short = vec![0.0f32; 3];
+    assert!(matches!(
+        stream.download(&buffer.as_view(), &mut short),
+        Err(Error::LengthMismatch { .. })
+    ));
+
+    // Device-to-device copy and memset, ordered on the stream.
+    let mut copy = device.alloc::<f32>(100).unwrap();
+    stream
+        .copy(&buffer.slice(0..100).unwrap(), &mut copy.as_view_mut())
+        .unwrap();
+    stream
+        .memset(&mut copy.slice_mut(50..).unwrap(), 0)
+        .unwrap();
+    stream.synchronize().unwrap();
+    let mut copied = vec![9.0f32; 100];
+    stream.download(&copy.as_view(), &mut copied).unwrap();
+    assert_eq!(copied[..10], all[..10]);
+    assert!(copied[50..].iter().all(|&x| x == 0.0));
+    drop((buffer, copy));
+    no_deferred_errors(&device);
+}
+
+#[test]
+fn pinned_copies_are_asynchronous_and_timed() {
+    let Some(device) = gpu("pinned_copies_are_asynchronous_and_timed") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let len = 64 << 20; // 256 MiB of f32
+    let mut host = PinnedBuffer::<f32>::new(&device, len).unwrap();
+    for (i, x) in host.iter_mut().enumerate() {
+        *x = (i % 977) as f32;
+    }
+    let mut buffer = device.alloc::<f32>(len).unwrap();
+    let (start, end) = (Event::new(&device).unwrap(), Event::new(&device).unwrap());
+    start.record(&stream).unwrap();
+    stream
+        .upload_async(buffer.as_view_mut(), &host)
+        .unwrap()
+        .wait()
+        .unwrap();
+    end.record(&stream).unwrap();
+    end.synchronize().unwrap();
+    let ms = start.elapsed_ms(&end).unwrap();
+    let gb_per_s = (len * 4) as f64 / (ms as f64 / 1e3) / 1e9;
+    eprintln!(
+        "pinned host to device: {} MiB in {ms:.2} ms = {gb_per_s:.1} GB/s",
+        (len * 4) >> 20
+    );
+    assert!(ms > 0.0);
+
+    let mut back = PinnedBuffer::<f32>::new(&device, len).unwrap();
+    let pending = stream.download_async(buffer.as_view(), &mut back).unwrap();
+    pending.wait().unwrap();
+    assert!(
+        back.iter()
+            .enumerate()
+            .step_by(4099)
+            .all(|(i, &x)| x == (i % 977) as f32)
+    );
+    assert!(stream.is_idle().unwrap());
+    drop((host, back, buffer));
+    no_deferred_errors(&device);
+}
+
+#[test]
+fn arena_carves_chunks_and_frees_them() {
+    let Some(device) = gpu("arena_carves_chunks_and_frees_them") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let (free_before, _) = device.memory_info().unwrap();
+    let arena = Arena::new(&device, 64 << 20).unwrap();
+    let mut buffers = Vec::new();
+    for i in 0..300usize {
+        buffers.push(arena.alloc::<u8>(100 + i).unwrap());
+    }
+    let stats = arena.stats();
+    assert_eq!(stats.device_allocations, 1, "{stats:?}");
+    assert_eq!(stats.live_slots, 300);
+    let big = arena.alloc::<f32>(20 << 20).unwrap(); // 80 MiB: a chunk of its own
+    let small = arena.alloc::<f32>(4).unwrap(); // still from the first chunk
+    let stats = arena.stats();
+    assert_eq!(stats.device_allocations, 2, "{stats:?}");
+    assert_eq!(stats.reserved_bytes, (64 << 20) + (80 << 20));
+
+    // Slots are distinct, aligned memory: write each, read each back.
+    for (i, buffer) in buffers.iter_mut().enumerate().step_by(37) {
+        let bytes = vec![i as u8; buffer.len()];
+        stream.upload(&mut buffer.as_view_mut(), &bytes).unwrap();
+    }
+    for (i, buffer) in buffers.iter().enumerate().step_by(37) {
+        let mut back = vec![0u8; buffer.len()];
+        stream.download(&buffer.as_view(), &mut back).unwrap();
+        assert!(back.iter().all(|&b| b == i as u8), "slot {i}");
+    }
+    drop(buffers);
+    drop((big, small));
+    let stats = arena.stats();
+    assert_eq!((stats.used_bytes, stats.live_slots), (0, 0), "{stats:?}");
+    assert!(stats.peak_used_bytes >= 80 << 20);
+    drop(arena);
+    let (free_after, _) = device.memory_info().unwrap();
+    // Other processes may allocate meanwhile: allow slack, but the 144 MiB held
+    // by the arena must be back.
+    assert!(
+        free_after + (16 << 20) >= free_before,
+        "{free_before} -> {free_after}"
+    );
+    no_deferred_errors(&device);
+}
+
+#[test]
+fn failures_are_errors_naming_the_call() {
+    let Some(device) = gpu("failures_are_errors_naming_the_call") else {
+        return;
+    };
+    let error = device
+        .alloc::<u8>(1 << 50)
+        .err()
+        .expect("a petabyte does not fit");
+    eprintln!("{error}");
+    assert!(error.to_string().contains("hipMalloc"), "{error}");
+    let error = Module::load(&device, b"not a code object")
+        .err()
+        .expect("garbage is rejected");
+    eprintln!("{error}");
+    assert!(error.to_string().contains("hipModuleLoadData"), "{error}");
+    device.synchronize().unwrap();
+}
+
+#[test]
+fn captured_graphs_replay_copies() {
+    let Some(device) = gpu("captured_graphs_replay_copies") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let mut source = device.alloc::<u32>(1024).unwrap();
+    let mut target = device.alloc::<u32>(1024).unwrap();
+    stream
+        .upload(&mut source.as_view_mut(), &(0..1024).collect::<Vec<u32>>())
+        .unwrap();
+    let capture = stream.begin_capture().unwrap();
+    stream.memset(&mut target.as_view_mut(), 0xff).unwrap();
+    stream
+        .copy(
+            &source.slice(0..512).unwrap(),
+            &mut target.slice_mut(0..512).unwrap(),
+        )
+        .unwrap();
+    let graph = capture.end().unwrap();
+    assert_eq!(graph.node_count().unwrap(), 2);
+    let exec = graph.instantiate().unwrap();
+    for _ in 0..3 {
+        // SAFETY: both buffers outlive the launches (synchronised below).
+        unsafe { exec.launch(&stream) }.unwrap();
+    }
+    stream.synchronize().unwrap();
+    let mut back = vec![0u32; 1024];
+    stream.download(&target.as_view(), &mut back).unwrap();
+    assert!(back[..512].iter().enumerate().all(|(i, &x)| x == i as u32));
+    assert!(back[512..].iter().all(|&x| x == u32::MAX));
+    drop((exec, graph));
+    no_deferred_errors(&device);
+}
