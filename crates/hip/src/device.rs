@@ -89,10 +89,22 @@ impl Device {
     }
 
     /// Makes this the calling thread's current device (HIP keeps one per
-    /// thread); every operation of this crate does this first.
+    /// thread); every operation of this crate does this first. The choice is
+    /// remembered per thread, so repeated calls cost nothing (code outside this
+    /// crate that changes HIP's current device should not share its threads).
     pub(crate) fn activate(&self) -> Result<()> {
+        thread_local! {
+            /// The device this crate last made current on this thread.
+            static CURRENT: std::cell::Cell<c_int> = const { std::cell::Cell::new(-1) };
+        }
+        let ordinal = self.raw_ordinal();
+        if CURRENT.get() == ordinal {
+            return Ok(());
+        }
         // SAFETY: plain integer argument, validated against the device count.
-        unsafe { hip!(hipSetDevice(self.raw_ordinal())) }
+        unsafe { hip!(hipSetDevice(ordinal)) }?;
+        CURRENT.set(ordinal);
+        Ok(())
     }
 
     pub(crate) fn raw_ordinal(&self) -> c_int {

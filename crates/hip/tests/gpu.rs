@@ -245,3 +245,24 @@ fn captured_graphs_replay_copies() {
     drop((exec, graph));
     no_deferred_errors(&device);
 }
+
+#[test]
+fn threads_share_a_device() {
+    let Some(device) = gpu("threads_share_a_device") else { return };
+    std::thread::scope(|scope| {
+        for t in 0..4u32 {
+            let device = device.clone();
+            scope.spawn(move || {
+                // Each thread binds the device on first use (HIP's per-thread state).
+                let stream = Stream::new(&device).unwrap();
+                let data: Vec<u32> = (0..4096).map(|i| i * 4 + t).collect();
+                let mut buffer = device.alloc::<u32>(data.len()).unwrap();
+                stream.upload(&mut buffer.as_view_mut(), &data).unwrap();
+                let mut back = vec![0u32; data.len()];
+                stream.download(&buffer.as_view(), &mut back).unwrap();
+                assert_eq!(back, data);
+            });
+        }
+    });
+    no_deferred_errors(&device);
+}

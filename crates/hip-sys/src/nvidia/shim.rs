@@ -158,12 +158,14 @@ unsafe extern "C" fn hipGetDeviceCount(count: *mut c_int) -> hipError_t {
     }
 }
 
+/// Only records the choice (HIP's semantics); the context is bound on first use.
 unsafe extern "C" fn hipSetDevice(ordinal: c_int) -> hipError_t {
-    match driver().and_then(|driver| device_handle(driver, ordinal)) {
-        Ok(_) => {
+    match driver() {
+        Ok(driver) if ordinal >= 0 && (ordinal as usize) < driver.contexts.len() => {
             CURRENT_DEVICE.set(ordinal);
             SUCCESS
         }
+        Ok(_) => hipError_t::hipErrorInvalidDevice,
         Err(error) => error,
     }
 }
