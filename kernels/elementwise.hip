@@ -39,6 +39,14 @@ RF_KERNEL void rf_scale_f32(const float* x, float* y, float alpha, rf_u64 n) {
     }
 }
 
+// void rf_axpy_f32(float alpha, const float* x, float* y, unsigned long long n)
+// y[i] = alpha * x[i] + y[i] (one fused multiply-add).
+RF_KERNEL void rf_axpy_f32(float alpha, const float* __restrict__ x, float* __restrict__ y, rf_u64 n) {
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        y[i] = rf_fmaf(alpha, x[i], y[i]);
+    }
+}
+
 // void rf_f16_to_f32(const uint16_t* x, float* y, unsigned long long n)
 // y[i] = (float)x[i], x holding IEEE binary16 bit patterns. Exact.
 RF_KERNEL void rf_f16_to_f32(const rf_half* __restrict__ x, float* __restrict__ y, rf_u64 n) {

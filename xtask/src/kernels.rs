@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 /// AMD targets built when `--arch` is not given: CDNA 2 and 3 (MI200, MI300) and
 /// RDNA 2 and 3 (RX 6000, RX 7900). clang 19 also accepts gfx908, gfx1101, gfx1200
 /// and gfx1201 (not gfx950, which needs clang 20).
-pub const AMD_DEFAULT_ARCHS: &[&str] = &["gfx90a", "gfx942", "gfx1030", "gfx1100"];
+pub const AMD_DEFAULT_ARCHS: &[&str] = &["gfx90a", "gfx942", "gfx1030", "gfx1100", "gfx1201"];
 
 /// NVIDIA targets built when `--arch` is not given: Ampere and Hopper. The sm_80
 /// cubin also runs on sm_86/sm_87/sm_89; its PTX is compiled by the driver elsewhere.
@@ -66,7 +66,7 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub platform: Option<PlatformArg>,
     /// Comma-separated targets, e.g. gfx90a,gfx942 or sm_80,sm_90. Defaults:
-    /// gfx90a,gfx942,gfx1030,gfx1100 (AMD) and sm_80,sm_90 (NVIDIA).
+    /// gfx90a,gfx942,gfx1030,gfx1100,gfx1201 (AMD) and sm_80,sm_90 (NVIDIA).
     #[arg(long, value_delimiter = ',')]
     pub arch: Vec<String>,
     /// Output directory [default: <workspace>/target/kernels].

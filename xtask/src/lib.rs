@@ -3,6 +3,7 @@
 
 #[cfg(feature = "bindgen")]
 pub mod bindgen;
+pub mod bundle;
 pub mod fetch;
 pub mod gen_model;
 pub mod kernels;

@@ -4,11 +4,12 @@
 //! - `cargo xtask fetch-models`: Gemma 3 270M Q4_K_M into the model cache.
 //! - `cargo xtask gen-model`: random-weight models with real shapes and metadata.
 //! - `cargo xtask build-kernels`: `kernels/*.hip` into code objects, cubins and PTX.
+//! - `cargo xtask bundle`: release GPU tests, CLI and `run.sh` for a GPU machine.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{fetch, gen_model, kernels, test};
+use xtask::{bundle, fetch, gen_model, kernels, test};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "ROCmForge project automation")]
@@ -34,6 +35,10 @@ enum Task {
     /// Compile kernels/*.hip for AMD (clang, code objects) and NVIDIA (nvcc, cubin and
     /// PTX) into target/kernels, which rocmforge-kernels embeds.
     BuildKernels(kernels::Args),
+    /// Build what a GPU machine without Rust runs to prove the GPU layers: the
+    /// CLI, the GPU tests and the transfer benchmark (kernels embedded) and
+    /// `run.sh`, into target/gpu-bundle.
+    Bundle(bundle::Args),
     /// Regenerate the checked-in raw bindings of rocmforge-hip-sys with bindgen
     /// (`--hip-include DIR --cuda-include DIR`; needs libclang).
     Bindgen {
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Task::FetchModels => fetch::fetch_models().map(|path| println!("{}", path.display())),
         Task::GenModel(args) => gen_model::run(&args),
         Task::BuildKernels(args) => kernels::run(&args),
+        Task::Bundle(args) => bundle::run(&args),
         Task::Bindgen { args } => bindgen(&args),
     };
     match result {

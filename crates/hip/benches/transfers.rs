@@ -59,6 +59,15 @@ fn copies(c: &mut Criterion, device: &Device) {
     group.bench_function("device to host, pageable", |b| {
         b.iter(|| stream.download(&buffer.as_view(), &mut pageable).unwrap())
     });
+    let mut other = device.alloc::<f32>(len).unwrap();
+    group.bench_function("device to device", |b| {
+        b.iter(|| {
+            stream
+                .copy(&buffer.as_view(), &mut other.as_view_mut())
+                .unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
     group.finish();
 }
 
@@ -93,6 +102,42 @@ fn launches(c: &mut Criterion, device: &Device) {
     let capture = stream.begin_capture().unwrap();
     launch_all();
     let graph = capture.end().unwrap().instantiate().unwrap();
+
+    // A streaming kernel: y = alpha * x over 1 GiB reads 1 GiB and writes 1 GiB.
+    let scale = module.function("rf_scale_f32").unwrap();
+    let big = 256usize << 20;
+    let (x, y) = (
+        device.alloc::<f32>(big).unwrap(),
+        device.alloc::<f32>(big).unwrap(),
+    );
+    let big_count = big as u64;
+    let blocks = (device.compute_units().unwrap() * 8) as u32;
+    let streaming = LaunchConfig {
+        grid: (blocks, 1, 1),
+        block: (256, 1, 1),
+        shared_bytes: 0,
+    };
+    let mut group = c.benchmark_group("streaming kernel");
+    group
+        .throughput(Throughput::Bytes(2 * (big as u64) * 4))
+        .sample_size(30);
+    group.bench_function("rf_scale_f32, 1 GiB in, 1 GiB out", |b| {
+        b.iter(|| {
+            // SAFETY: rf_scale_f32(const float* x, float* y, float alpha, u64 n).
+            unsafe {
+                stream
+                    .launch(&scale)
+                    .arg(&x)
+                    .arg(&y)
+                    .arg(&value)
+                    .arg(&big_count)
+                    .run(streaming)
+            }
+            .unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    group.finish();
 
     let mut group = c.benchmark_group("100 small kernels");
     group.sample_size(50);

@@ -2,7 +2,7 @@
 //! Without a usable GPU each test says so and passes: CI machines have none;
 //! these run on GPU machines (see docs/GPU.md).
 
-use rocmforge_hip::{Arena, Device, Error, Event, Module, PinnedBuffer, Stream};
+use rocmforge_hip::{Arena, Device, DeviceBuffer, Error, Event, Module, PinnedBuffer, Stream};
 
 /// The first GPU, or `None` after printing why the test is skipped.
 fn gpu(test: &str) -> Option<Device> {
@@ -248,9 +248,11 @@ fn captured_graphs_replay_copies() {
 
 #[test]
 fn threads_share_a_device() {
-    let Some(device) = gpu("threads_share_a_device") else { return };
+    let Some(device) = gpu("threads_share_a_device") else {
+        return;
+    };
     std::thread::scope(|scope| {
-        for t in 0..4u32 {
+        for t in 0..8u32 {
             let device = device.clone();
             scope.spawn(move || {
                 // Each thread binds the device on first use (HIP's per-thread state).
@@ -264,5 +266,145 @@ fn threads_share_a_device() {
             });
         }
     });
+    no_deferred_errors(&device);
+}
+
+/// A byte pattern that differs between neighbouring bytes and between sizes.
+fn pattern(len: usize, seed: u64) -> impl Iterator<Item = u8> {
+    (0..len as u64).map(move |i| ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) >> 29) as u8)
+}
+
+#[test]
+fn round_trips_are_bit_exact_from_one_byte_to_4_gib() {
+    let Some(device) = gpu("round_trips_are_bit_exact_from_one_byte_to_4_gib") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    for (seed, len) in [1usize, 7, 4099, 1 << 20, 256 << 20, 4 << 30]
+        .into_iter()
+        .enumerate()
+    {
+        let mut host = PinnedBuffer::<u8>::new(&device, len).unwrap();
+        for (slot, value) in host.iter_mut().zip(pattern(len, seed as u64)) {
+            *slot = value;
+        }
+        let mut buffer = device.alloc::<u8>(len).unwrap();
+        stream
+            .upload_async(buffer.as_view_mut(), &host)
+            .unwrap()
+            .wait()
+            .unwrap();
+        let mut back = PinnedBuffer::<u8>::new(&device, len).unwrap();
+        stream
+            .download_async(buffer.as_view(), &mut back)
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert!(back[..] == host[..], "pinned round trip of {len} bytes");
+        if len <= 256 << 20 {
+            // Pageable memory, the other way round: down from the device first.
+            let mut pageable = vec![0u8; len];
+            stream.download(&buffer.as_view(), &mut pageable).unwrap();
+            assert!(pageable[..] == host[..], "pageable download of {len} bytes");
+            pageable.iter_mut().for_each(|b| *b = !*b);
+            stream.upload(&mut buffer.as_view_mut(), &pageable).unwrap();
+            stream
+                .download_async(buffer.as_view(), &mut back)
+                .unwrap()
+                .wait()
+                .unwrap();
+            assert!(back[..] == pageable[..], "pageable upload of {len} bytes");
+        }
+        eprintln!("{len} bytes: bit-exact both ways");
+    }
+    no_deferred_errors(&device);
+}
+
+#[test]
+fn arena_slots_beyond_1_gib_round_trip() {
+    let Some(device) = gpu("arena_slots_beyond_1_gib_round_trip") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let arena = Arena::new(&device, 3 << 30).unwrap();
+    let _below = arena.alloc::<u8>((1 << 30) + (512 << 20)).unwrap();
+    let mut middle = arena.alloc::<u32>(16 << 20).unwrap(); // 64 MiB at 1.5 GiB
+    let _filler = arena.alloc::<u8>(1 << 30).unwrap();
+    let mut last = arena.alloc::<u8>(300 << 20).unwrap(); // ends near 2.9 GiB
+    assert_eq!(arena.stats().device_allocations, 1);
+    let words: Vec<u32> = (0..middle.len() as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
+    stream.upload(&mut middle.as_view_mut(), &words).unwrap();
+    let bytes: Vec<u8> = pattern(last.len(), 9).collect();
+    stream.upload(&mut last.as_view_mut(), &bytes).unwrap();
+    let mut words_back = vec![0u32; words.len()];
+    stream.download(&middle.as_view(), &mut words_back).unwrap();
+    let mut bytes_back = vec![0u8; bytes.len()];
+    stream.download(&last.as_view(), &mut bytes_back).unwrap();
+    assert!(
+        words_back == words && bytes_back == bytes,
+        "slots past 1 GiB of a chunk"
+    );
+    no_deferred_errors(&device);
+}
+
+#[test]
+fn arena_holds_10000_tensors_in_few_allocations() {
+    let Some(device) = gpu("arena_holds_10000_tensors_in_few_allocations") else {
+        return;
+    };
+    let arena = Arena::with_default_chunks(&device).unwrap();
+    // Sizes like a model's tensors: many small (norms, biases), some large.
+    let sizes = (0..10_000u64).map(|i| match i % 10 {
+        0 => 2 << 20,
+        1 | 2 => 512 << 10,
+        _ => (i * 7919 % 64 + 1) << 10,
+    } as usize);
+    let buffers: Vec<_> = sizes
+        .map(|bytes| arena.alloc::<u8>(bytes).unwrap())
+        .collect();
+    let stats = arena.stats();
+    eprintln!("{stats:?}");
+    assert_eq!(stats.live_slots, 10_000);
+    assert!(stats.device_allocations <= 8, "{stats:?}");
+    drop(buffers);
+    assert_eq!(arena.stats().used_bytes, 0);
+    no_deferred_errors(&device);
+}
+
+/// Loads `sizes` tensors into a fresh arena, failing where a size cannot be
+/// allocated: everything allocated so far must be released by the error path.
+fn load(device: &Device, sizes: &[usize]) -> Result<(Arena, Vec<DeviceBuffer<u8>>), Error> {
+    let stream = Stream::new(device)?;
+    let arena = Arena::new(device, 256 << 20)?;
+    let mut tensors = Vec::new();
+    for &bytes in sizes {
+        let mut tensor = arena.alloc::<u8>(bytes)?;
+        let data = vec![0x5au8; bytes.min(1 << 20)];
+        stream.upload(&mut tensor.slice_mut(..data.len())?, &data)?;
+        tensors.push(tensor);
+    }
+    Ok((arena, tensors))
+}
+
+#[test]
+fn failed_load_gives_back_all_memory() {
+    let Some(device) = gpu("failed_load_gives_back_all_memory") else {
+        return;
+    };
+    device.synchronize().unwrap();
+    let (free_before, _) = device.memory_info().unwrap();
+    let mut sizes = vec![24 << 20; 60]; // 1.4 GiB in six chunks
+    sizes.insert(40, 1 << 50); // a tensor no GPU can hold, in the middle
+    let error = load(&device, &sizes).err().expect("the load fails");
+    eprintln!("injected failure: {error}");
+    device.synchronize().unwrap();
+    let (free_after, _) = device.memory_info().unwrap();
+    eprintln!("free before {free_before}, after {free_after}");
+    assert!(
+        free_after + (8 << 20) >= free_before,
+        "{free_before} -> {free_after}"
+    );
     no_deferred_errors(&device);
 }

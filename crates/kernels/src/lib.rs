@@ -56,21 +56,28 @@ pub const KERNELS_DIR_ENV: &str = "ROCMFORGE_KERNELS";
 /// A kernel source file (`kernels/<name>.hip`), built into one image per GPU arch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KernelModule {
-    /// `kernels/elementwise.hip`: fill, add, mul, scale and f16/bf16 conversions.
+    /// `kernels/elementwise.hip`: fill, add, mul, scale, axpy and f16/bf16 conversions.
     Elementwise,
     /// `kernels/reduce.hip`: row sums and maxima, RMS norm.
     Reduce,
+    /// `kernels/matmul.hip`: a tiled f32 matrix product.
+    Matmul,
 }
 
 impl KernelModule {
     /// Every module, in [`KernelModule::index`] order.
-    pub const ALL: &'static [KernelModule] = &[KernelModule::Elementwise, KernelModule::Reduce];
+    pub const ALL: &'static [KernelModule] = &[
+        KernelModule::Elementwise,
+        KernelModule::Reduce,
+        KernelModule::Matmul,
+    ];
 
     /// The module's name: its source file's stem and its image's file stem.
     pub const fn name(self) -> &'static str {
         match self {
             KernelModule::Elementwise => "elementwise",
             KernelModule::Reduce => "reduce",
+            KernelModule::Matmul => "matmul",
         }
     }
 
@@ -87,11 +94,13 @@ impl KernelModule {
                 "rf_add_f32",
                 "rf_mul_f32",
                 "rf_scale_f32",
+                "rf_axpy_f32",
                 "rf_f16_to_f32",
                 "rf_f32_to_f16",
                 "rf_bf16_to_f32",
             ],
             KernelModule::Reduce => &["rf_sum_f32", "rf_max_f32", "rf_rms_norm_f32"],
+            KernelModule::Matmul => &["rf_matmul_f32"],
         }
     }
 
