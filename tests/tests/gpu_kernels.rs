@@ -7,17 +7,9 @@ use rocmforge_hip::{Device, DeviceBuffer, Event, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 fn gpu(test: &str) -> Option<Device> {
-    match rocmforge_hip::device_count() {
-        Ok(n) if n > 0 => Some(Device::new(0).expect("device 0 opens")),
-        Ok(_) => {
-            eprintln!("{test}: skipped: no GPU reported by the runtime");
-            None
-        }
-        Err(error) => {
-            eprintln!("{test}: skipped: no usable GPU ({error})");
-            None
-        }
-    }
+    Device::first_usable()
+        .map_err(|error| eprintln!("{test}: skipped: no usable GPU ({error})"))
+        .ok()
 }
 
 fn module(device: &Device, which: KernelModule) -> Module {

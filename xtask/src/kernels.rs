@@ -863,7 +863,8 @@ mod tests {
                     "gfx90a".into(),
                     "gfx942".into(),
                     "gfx1030".into(),
-                    "gfx1100".into()
+                    "gfx1100".into(),
+                    "gfx1201".into()
                 ]
             )]
         );

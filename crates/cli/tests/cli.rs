@@ -357,3 +357,42 @@ fn chat_answers_each_line_until_end_of_input() {
     );
     assert!(!text(&out.stdout).trim().is_empty());
 }
+
+#[test]
+fn devices_without_a_runtime_explains_and_succeeds() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+        .arg("devices")
+        .env("ROCMFORGE_HIP_LIB", "/nonexistent/libamdhip64.so")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("No usable GPU"), "{stdout}");
+    assert!(stdout.contains("/nonexistent/libamdhip64.so"), "{stdout}");
+    assert!(stdout.contains("CPU backend"), "{stdout}");
+
+    let json = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+        .args(["devices", "--json"])
+        .env("ROCMFORGE_HIP_LIB", "/nonexistent/libcuda.so.1")
+        .output()
+        .unwrap();
+    assert!(json.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["devices"], serde_json::json!([]));
+    assert!(value["reason"].as_str().unwrap().contains("libcuda.so.1"));
+}
+
+#[test]
+fn devices_lists_or_explains() {
+    // Whatever this machine has: a table of GPUs, or the reason there is none.
+    let output = rocmforge(&["devices"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.starts_with("GPU runtime:")
+            || stdout.starts_with("No usable GPU")
+            || stdout.starts_with("No GPU found"),
+        "{stdout}"
+    );
+    eprintln!("{}", stdout.trim());
+}

@@ -143,13 +143,10 @@ impl<T> DeviceBuffer<T> {
 impl<T> Drop for DeviceBuffer<T> {
     fn drop(&mut self) {
         if matches!(self.storage, Storage::Owned) && !self.pointer.is_null() {
-            let freed = self.device.activate().and_then(|()| {
+            self.device.release(|| {
                 // SAFETY: the pointer came from hipMalloc and is freed once.
                 unsafe { hip!(hipFree(self.pointer)) }
             });
-            if let Err(error) = freed {
-                self.device.record(error);
-            }
         }
     }
 }

@@ -73,6 +73,15 @@ impl Device {
         Ok(device)
     }
 
+    /// The first GPU, or why none is usable (no runtime library, no device, a
+    /// driver error): what a `--device auto` choice or a GPU test asks.
+    pub fn first_usable() -> Result<Device> {
+        match device_count()? {
+            0 => Err(Error::NoDevice),
+            _ => Device::new(0),
+        }
+    }
+
     /// Every device the runtime reports.
     pub fn all() -> Result<Vec<Device>> {
         (0..device_count()?).map(Device::new).collect()
@@ -230,6 +239,14 @@ impl Device {
     /// alone (one device allocation; see [`crate::Arena`] for many small ones).
     pub fn alloc<T: bytemuck::Pod>(&self, len: usize) -> Result<DeviceBuffer<T>> {
         DeviceBuffer::alloc(self, len)
+    }
+
+    /// Frees a resource of this device from a `Drop`: makes the device current,
+    /// runs `free`, and keeps a failure for [`Device::take_deferred_error`].
+    pub(crate) fn release(&self, free: impl FnOnce() -> Result<()>) {
+        if let Err(error) = self.activate().and_then(|()| free()) {
+            self.record(error);
+        }
     }
 
     /// Keeps the first failure of a `Drop` (which cannot return it).

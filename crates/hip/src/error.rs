@@ -40,6 +40,9 @@ pub enum Error {
     /// The loaded runtime lacks an entry point (an older release).
     #[error("the GPU runtime lacks the entry point {0}")]
     MissingEntryPoint(&'static str),
+    /// The runtime loaded but reports no GPU.
+    #[error("the GPU runtime reports no device")]
+    NoDevice,
     /// A device ordinal outside `0..count`.
     #[error("no GPU with index {ordinal} ({count} found)")]
     NoSuchDevice {

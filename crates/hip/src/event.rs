@@ -87,12 +87,9 @@ impl Event {
 
 impl Drop for Event {
     fn drop(&mut self) {
-        let destroyed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: a live handle, destroyed once.
             unsafe { hip!(hipEventDestroy(self.raw)) }
         });
-        if let Err(error) = destroyed {
-            self.device.record(error);
-        }
     }
 }

@@ -113,13 +113,10 @@ impl Drop for Graph {
         if self.raw.is_null() {
             return;
         }
-        let destroyed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: a live handle, destroyed once (instantiations are independent).
             unsafe { hip!(hipGraphDestroy(self.raw)) }
         });
-        if let Err(error) = destroyed {
-            self.device.record(error);
-        }
     }
 }
 
@@ -148,12 +145,9 @@ impl GraphExec {
 
 impl Drop for GraphExec {
     fn drop(&mut self) {
-        let destroyed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: a live handle, destroyed once.
             unsafe { hip!(hipGraphExecDestroy(self.raw)) }
         });
-        if let Err(error) = destroyed {
-            self.device.record(error);
-        }
     }
 }

@@ -70,14 +70,11 @@ impl Module {
 
 impl Drop for Module {
     fn drop(&mut self) {
-        let unloaded = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: a live handle, unloaded once; `Function`s borrow the module,
             // so none outlives it.
             unsafe { hip!(hipModuleUnload(self.raw)) }
         });
-        if let Err(error) = unloaded {
-            self.device.record(error);
-        }
     }
 }
 

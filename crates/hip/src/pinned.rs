@@ -74,13 +74,10 @@ impl<T> Drop for PinnedBuffer<T> {
         if self.pointer.is_null() {
             return;
         }
-        let freed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: allocated by hipHostMalloc, freed once; asynchronous copies
             // borrow the buffer until they are waited for (`Pending`).
             unsafe { hip!(hipHostFree(self.pointer.cast())) }
         });
-        if let Err(error) = freed {
-            self.device.record(error);
-        }
     }
 }

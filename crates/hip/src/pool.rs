@@ -48,13 +48,10 @@ unsafe impl Sync for Chunk {}
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        let freed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: the pointer came from hipMalloc; this is its only free.
             unsafe { hip!(hipFree(self.pointer)) }
         });
-        if let Err(error) = freed {
-            self.device.record(error);
-        }
     }
 }
 

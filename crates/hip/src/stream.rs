@@ -230,13 +230,10 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        let destroyed = self.device.activate().and_then(|()| {
+        self.device.release(|| {
             // SAFETY: a live handle, destroyed once; HIP lets queued work finish.
             unsafe { hip!(hipStreamDestroy(self.raw)) }
         });
-        if let Err(error) = destroyed {
-            self.device.record(error);
-        }
     }
 }
 

@@ -174,3 +174,61 @@ pub(crate) const HIP_ERROR_NAMES: &[(u32, &CStr)] = &[
     (1053, c"hipErrorRuntimeOther"),
     (1054, c"hipErrorTbd"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_statuses_become_hip_statuses() {
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_OUT_OF_MEMORY),
+            hipError_t::hipErrorOutOfMemory
+        );
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_INVALID_IMAGE),
+            hipError_t::hipErrorInvalidImage
+        );
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_NOT_READY),
+            hipError_t::hipErrorNotReady
+        );
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_NO_DEVICE),
+            hipError_t::hipErrorNoDevice
+        );
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION),
+            hipError_t::hipErrorInvalidKernelFile
+        );
+        assert_eq!(
+            hip_status(CUresult::CUDA_ERROR_ILLEGAL_INSTRUCTION),
+            hipError_t::hipErrorLaunchFailure
+        );
+        assert_eq!(hip_status(CUresult(123_456)), hipError_t::hipErrorUnknown);
+    }
+
+    #[test]
+    fn attributes_translate_or_are_refused() {
+        assert_eq!(
+            cuda_attribute(Hip::hipDeviceAttributeWarpSize),
+            Some(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_WARP_SIZE)
+        );
+        assert_eq!(
+            cuda_attribute(Hip::hipDeviceAttributeMultiprocessorCount),
+            Some(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        );
+        // AMD-only attributes have no CUDA meaning.
+        assert_eq!(cuda_attribute(Hip::hipDeviceAttributeAsicRevision), None);
+    }
+
+    #[test]
+    fn every_status_has_a_name() {
+        assert_eq!(hip_error_name(hipError_t::hipSuccess), c"hipSuccess");
+        assert_eq!(
+            hip_error_name(hipError_t::hipErrorOutOfMemory),
+            c"hipErrorOutOfMemory"
+        );
+        assert_eq!(hip_error_name(hipError_t(77_777)), c"hipErrorUnknown");
+    }
+}
