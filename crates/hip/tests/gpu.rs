@@ -400,3 +400,47 @@ fn failed_load_gives_back_all_memory() {
     );
     no_deferred_errors(&device);
 }
+
+/// A hand-written PTX kernel: `*p = v` (NVIDIA only; AMD loads code objects).
+const STORE_PTX: &str = "
+.version 8.0
+.target sm_80
+.address_size 64
+.visible .entry rf_test_store(.param .u64 p, .param .u32 v)
+{
+    .reg .b64 %rd<3>;
+    .reg .b32 %r<2>;
+    ld.param.u64 %rd1, [p];
+    ld.param.u32 %r1, [v];
+    cvta.to.global.u64 %rd2, %rd1;
+    st.global.u32 [%rd2], %r1;
+    ret;
+}
+";
+
+#[test]
+fn ptx_text_loads_and_runs_on_nvidia() {
+    let Some(device) = gpu("ptx_text_loads_and_runs_on_nvidia") else {
+        return;
+    };
+    if device.platform().unwrap() != rocmforge_hip::Platform::Nvidia {
+        eprintln!("ptx_text_loads_and_runs_on_nvidia: skipped: PTX is NVIDIA's");
+        return;
+    }
+    let stream = Stream::new(&device).unwrap();
+    // No trailing NUL: `Module::load` adds the one the driver needs.
+    let module = Module::load(&device, STORE_PTX.as_bytes()).unwrap();
+    let store = module.function("rf_test_store").unwrap();
+    assert!(matches!(
+        module.function("absent"),
+        Err(Error::KernelNotFound { .. })
+    ));
+    let target = device.alloc::<u32>(1).unwrap();
+    let value = 0xC0FFEEu32;
+    let config = rocmforge_hip::LaunchConfig::for_elements(1, 1).unwrap();
+    // SAFETY: rf_test_store(u32* p, u32 v) writes one u32 to p.
+    unsafe { stream.launch(&store).arg(&target).arg(&value).run(config) }.unwrap();
+    let mut back = [0u32];
+    stream.download(&target.as_view(), &mut back).unwrap();
+    assert_eq!(back[0], value);
+}
