@@ -332,15 +332,20 @@ pub(crate) type TileFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32]);
 /// others are single rows (its GEMV kernel).
 pub(crate) type RepackedFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
 
+/// Like [`RepackedFn`] for eight weight rows at once, one row per SIMD lane;
+/// `out` holds `acts.len()` tokens × 8 rows.
+pub(crate) type Rows8Fn = fn(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
+
 /// A kernel and the summation order it follows.
 #[derive(Clone, Copy)]
 enum Kernel {
     /// Any other order (ggml's `vec_dot`, its tiled K-quant kernel, or plain
     /// scalar order).
     Tile(TileFn),
-    /// The order of llama.cpp's repacked kernels.
+    /// The order of llama.cpp's repacked kernels, with an eight-row variant
+    /// where there is one.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    Repacked(RepackedFn),
+    Repacked(RepackedFn, Option<Rows8Fn>),
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -366,7 +371,7 @@ fn kernel(ty: GgmlType, rows: usize, tokens: usize, level: Level) -> Kernel {
         Level::Avx2 => {
             if repacked_by_llama_cpp(ty, rows) {
                 if let Some(k) = x86::repacked_kernel(ty) {
-                    return Kernel::Repacked(k);
+                    return Kernel::Repacked(k, x86::repacked_rows8_kernel(ty));
                 }
             } else if tokens >= LLAMA_CPP_TILED_MIN_TOKENS
                 && let Some(k) = x86::tiled_kernel(ty)
@@ -424,7 +429,8 @@ pub(crate) fn matmul_with(
             run_chunk(w, acts, k, rows.start, out.len(), |_, i, v| out[i] = v);
             return;
         }
-        let chunk = nr.div_ceil(threads * 8).clamp(16, 1024);
+        // Multiples of eight rows suit the eight-row kernels.
+        let chunk = nr.div_ceil(threads * 8).clamp(16, 1024).next_multiple_of(8);
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
             run_chunk(w, acts, k, rows.start + c * chunk, o.len(), |_, i, v| {
                 o[i] = v
@@ -438,7 +444,10 @@ pub(crate) fn matmul_with(
         return;
     }
     let by_bytes = (PREFILL_CHUNK_BYTES / w.row_bytes().max(1)).max(4);
-    let chunk = nr.div_ceil(threads * 4).clamp(4, by_bytes.max(4));
+    let chunk = nr
+        .div_ceil(threads * 4)
+        .clamp(4, by_bytes.max(4))
+        .next_multiple_of(8);
     let nchunks = nr.div_ceil(chunk);
     let mut pieces: Vec<Vec<&mut [f32]>> = (0..nchunks).map(|_| Vec::with_capacity(nt)).collect();
     for token_out in out.chunks_mut(nr) {
@@ -478,11 +487,27 @@ fn run_chunk(
         for (j, slot) in tile.iter_mut().enumerate().take(tn) {
             *slot = acts.row(t0 + j);
         }
+        let mut i = 0;
+        // Eight rows at a time where the kernel has that variant.
+        if let Kernel::Repacked(_, Some(k8)) = k {
+            let gemm = grouped.saturating_sub(t0).min(tn);
+            let mut res = [0f32; TILE * 8];
+            while i + 8 <= n {
+                let rows: [&[u8]; 8] = std::array::from_fn(|r| w.row(r0 + i + r));
+                k8(&rows, &tile[..tn], &mut res[..tn * 8], gemm);
+                for (j, values) in res[..tn * 8].chunks_exact(8).enumerate() {
+                    for (r, &v) in values.iter().enumerate() {
+                        sink(t0 + j, i + r, v);
+                    }
+                }
+                i += 8;
+            }
+        }
         let mut res = [0f32; TILE];
-        for i in 0..n {
+        for i in i..n {
             match k {
                 Kernel::Tile(k) => k(w.row(r0 + i), &tile[..tn], &mut res[..tn]),
-                Kernel::Repacked(k) => {
+                Kernel::Repacked(k, _) => {
                     let gemm = grouped.saturating_sub(t0).min(tn);
                     k(w.row(r0 + i), &tile[..tn], &mut res[..tn], gemm)
                 }

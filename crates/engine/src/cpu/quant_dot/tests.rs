@@ -385,3 +385,49 @@ proptest! {
         }
     }
 }
+
+/// The eight-row kernels give each row exactly what the one-row kernels give it
+/// (both follow llama.cpp's repacked order), for every tile size.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn eight_row_kernels_sum_like_the_one_row_kernels() {
+    if simd_level() != Level::Avx2 {
+        return;
+    }
+    let mut rng = Rng(11);
+    let (rows, cols) = (40, 512);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::IQ4_NL,
+        GgmlType::MXFP4,
+        GgmlType::Q4_K,
+    ] {
+        let data = weights(ty, rows, cols, &mut rng);
+        let w = WeightMatrix::new(ty, rows, cols, &data).unwrap();
+        let one_row = x86::repacked_kernel(ty).unwrap();
+        assert!(x86::repacked_rows8_kernel(ty).is_some());
+        for tokens in 1..=TILE {
+            let mut acts = QuantizedActs::new(act_format(ty).unwrap());
+            acts.quantize(&rng.values(tokens * cols), cols);
+            // Rows 3.. leave a remainder for the one-row kernel too.
+            let range = 3..rows;
+            let mut out = vec![f32::NAN; range.len() * tokens];
+            matmul_with(&w, &acts, range.clone(), &mut out, Level::Avx2);
+            let tile: Vec<&[u8]> = (0..tokens).map(|t| acts.row(t)).collect();
+            // As `run_chunk` splits them: whole groups of four tokens, then singles.
+            let gemm = tokens - tokens % 4;
+            for r in range.clone() {
+                let mut want = vec![0f32; tokens];
+                one_row(w.row(r), &tile, &mut want, gemm);
+                for (t, want) in want.iter().enumerate() {
+                    let got = out[t * range.len() + r - range.start];
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{ty} {tokens} tokens, row {r}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 use rocmforge_gguf::GgmlType;
 
 use super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4, e8m0_half};
-use super::{RepackedFn, TileFn};
+use super::{RepackedFn, Rows8Fn, TileFn};
 
 /// The AVX2 kernel for `ty`, if there is one. Only call after
 /// [`super::simd_level`] found AVX2, FMA and F16C.
@@ -28,6 +28,19 @@ pub(super) fn kernel(ty: GgmlType) -> Option<TileFn> {
         T::Q4_K => tile_q4_k,
         T::Q5_K => tile_q5_k,
         T::Q6_K => tile_q6_k,
+        _ => return None,
+    })
+}
+
+/// The kernel that multiplies eight weight rows at once in llama.cpp's repacked
+/// order for `ty`, where one exists (see [`Rows8Fn`]).
+pub(super) fn repacked_rows8_kernel(ty: GgmlType) -> Option<Rows8Fn> {
+    use GgmlType as T;
+    Some(match ty {
+        T::Q4_0 => rows8_q4_0,
+        T::IQ4_NL => rows8_iq4_nl,
+        T::MXFP4 => rows8_mxfp4,
+        T::Q4_K => rows8_q4_k,
         _ => return None,
     })
 }
@@ -76,6 +89,32 @@ macro_rules! repacked_entries {
                         6 => $kernel::<{ $kind }, 6>(w, acts, out, gemm),
                         7 => $kernel::<{ $kind }, 7>(w, acts, out, gemm),
                         8 => $kernel::<{ $kind }, 8>(w, acts, out, gemm),
+                        n => unreachable!("tile of {n} tokens"),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Defines a safe [`Rows8Fn`] that runs `$kernel::<$kind, N>` for
+/// `N = acts.len()`.
+macro_rules! rows8_entries {
+    ($($name:ident => $kernel:ident, $kind:ident);* $(;)?) => {
+        $(
+            fn $name(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32], gemm: usize) {
+                // SAFETY: `repacked_rows8_kernel` hands these functions out only
+                // when `simd_level` detected AVX2, FMA and F16C, all they need.
+                unsafe {
+                    match acts.len() {
+                        1 => $kernel::<{ $kind }, 1>(rows, acts, out, gemm),
+                        2 => $kernel::<{ $kind }, 2>(rows, acts, out, gemm),
+                        3 => $kernel::<{ $kind }, 3>(rows, acts, out, gemm),
+                        4 => $kernel::<{ $kind }, 4>(rows, acts, out, gemm),
+                        5 => $kernel::<{ $kind }, 5>(rows, acts, out, gemm),
+                        6 => $kernel::<{ $kind }, 6>(rows, acts, out, gemm),
+                        7 => $kernel::<{ $kind }, 7>(rows, acts, out, gemm),
+                        8 => $kernel::<{ $kind }, 8>(rows, acts, out, gemm),
                         n => unreachable!("tile of {n} tokens"),
                     }
                 }
@@ -182,6 +221,13 @@ entries! {
     tile_q4_k => q8_k_vec_dot, Q4_K;
     tile_q5_k => q8_k_vec_dot, Q5_K;
     tile_q6_k => q8_k_vec_dot, Q6_K;
+}
+
+rows8_entries! {
+    rows8_q4_0 => q8_0_family_rows8, Q4_0;
+    rows8_iq4_nl => q8_0_family_rows8, IQ4_NL;
+    rows8_mxfp4 => q8_0_family_rows8, MXFP4;
+    rows8_q4_k => q4_k_rows8, Q4_K;
 }
 
 repacked_entries! {
@@ -452,6 +498,186 @@ fn q8_0_family_repacked<const KIND: u8, const N: usize>(
         }
     }
     out.copy_from_slice(&acc);
+}
+
+/// Eight `Σ q·y` vectors (one per weight row, eight partial sums each) reduced
+/// to one vector whose lane `r` holds row `r`'s total. Integer sums are exact in
+/// any order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn sum_rows8(p: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(p[0], p[1]);
+    let h23 = _mm256_hadd_epi32(p[2], p[3]);
+    let h45 = _mm256_hadd_epi32(p[4], p[5]);
+    let h67 = _mm256_hadd_epi32(p[6], p[7]);
+    // Per 128-bit half: rows 0..3 (or 4..7), each the sum of that half's lanes.
+    let h0123 = _mm256_hadd_epi32(h01, h23);
+    let h4567 = _mm256_hadd_epi32(h45, h67);
+    let low = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
+    let high = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
+    _mm256_add_epi32(low, high)
+}
+
+/// [`q8_0_family_repacked`] for eight weight rows at once, one row per lane:
+/// each lane adds exactly what the single-row kernel adds, in the same order
+/// (`acc = fma(Σ q·y, dw·dy, acc)` block by block), without a horizontal sum
+/// per block. `out` holds `N` tokens × 8 rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_family_rows8<const KIND: u8, const N: usize>(
+    rows: &[&[u8]; 8],
+    acts: &[&[u8]],
+    out: &mut [f32],
+    _gemm: usize,
+) {
+    let wsize = if KIND == MXFP4 { 17 } else { 18 };
+    let nb = rows[0].len() / wsize;
+    assert!(
+        rows.iter().all(|r| r.len() == nb * wsize),
+        "weight row length"
+    );
+    assert!(acts.len() == N && out.len() == N * 8, "tile of {N} tokens");
+    assert!(
+        acts.iter().all(|a| a.len() == nb * 34),
+        "activation row length"
+    );
+    let lut = match KIND {
+        IQ4_NL => table(&KVALUES_IQ4NL),
+        _ => table(&KVALUES_MXFP4),
+    };
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); N];
+    for b in 0..nb {
+        let mut q = [_mm256_setzero_si256(); 8];
+        let mut aq = [_mm256_setzero_si256(); 8];
+        let mut dw = [0f32; 8];
+        for r in 0..8 {
+            let (qr, d) = decode_q8_0_family::<KIND>(&rows[r][b * wsize..(b + 1) * wsize], lut);
+            q[r] = qr;
+            aq[r] = _mm256_sign_epi8(qr, qr);
+            dw[r] = d;
+        }
+        // SAFETY: `dw` holds eight f32; the load has no alignment requirement.
+        let dwv = unsafe { _mm256_loadu_ps(dw.as_ptr()) };
+        for t in 0..N {
+            let y = &acts[t][b * 34..(b + 1) * 34];
+            let yv = load32(&y[2..]);
+            let mut p = [_mm256_setzero_si256(); 8];
+            for r in 0..8 {
+                let sy = _mm256_sign_epi8(yv, q[r]);
+                p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[r], sy), ones);
+            }
+            let sums = _mm256_cvtepi32_ps(sum_rows8(&p));
+            let d = _mm256_mul_ps(dwv, _mm256_set1_ps(f16_at(y)));
+            acc[t] = _mm256_fmadd_ps(sums, d, acc[t]);
+        }
+    }
+    for (t, a) in acc.iter().enumerate() {
+        let o = &mut out[t * 8..t * 8 + 8];
+        // SAFETY: `o` holds eight f32; the store has no alignment requirement.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), *a) };
+    }
+}
+
+/// [`q4_k_repacked`] for eight weight rows at once, one row per lane: each lane
+/// adds what the one-row kernel adds, in the same order (per pair of sub-blocks
+/// for the first `gemm` tokens, per super-block for the others), without a
+/// horizontal sum per step. `out` holds `N` tokens × 8 rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_rows8<const KIND: u8, const N: usize>(
+    rows: &[&[u8]; 8],
+    acts: &[&[u8]],
+    out: &mut [f32],
+    gemm: usize,
+) {
+    let nb = rows[0].len() / 144;
+    assert!(
+        rows.iter().all(|r| r.len() == nb * 144),
+        "weight row length"
+    );
+    assert!(acts.len() == N && out.len() == N * 8, "tile of {N} tokens");
+    assert!(
+        acts.iter().all(|a| a.len() == nb * 292),
+        "activation row length"
+    );
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [_mm256_setzero_ps(); N];
+    let mut acc_min = [_mm256_setzero_ps(); N];
+    for b in 0..nb {
+        let x: [&[u8]; 8] = std::array::from_fn(|r| &rows[r][b * 144..(b + 1) * 144]);
+        let sm: [[u8; 16]; 8] = std::array::from_fn(|r| scales_mins_k4(&x[r][4..16]));
+        let d: [f32; 8] = std::array::from_fn(|r| f16_at(x[r]));
+        let dmin: [f32; 8] = std::array::from_fn(|r| f16_at(&x[r][2..]));
+        // SAFETY: both arrays hold eight f32; the loads have no alignment requirement.
+        let (dv, dminv) = unsafe { (_mm256_loadu_ps(d.as_ptr()), _mm256_loadu_ps(dmin.as_ptr())) };
+        // Sub-block k's min of each row, one per lane.
+        let mins: [__m256i; 8] = std::array::from_fn(|k| {
+            let m: [i32; 8] = std::array::from_fn(|r| i32::from(sm[r][8 + k]));
+            // SAFETY: `m` holds eight i32; the load has no alignment requirement.
+            unsafe { _mm256_loadu_si256(m.as_ptr().cast()) }
+        });
+        let y: [&[u8]; N] = std::array::from_fn(|t| &acts[t][b * 292..(b + 1) * 292]);
+        let dd: [__m256; N] =
+            std::array::from_fn(|t| _mm256_mul_ps(dv, _mm256_set1_ps(f32_at(y[t]))));
+        let dm: [__m256; N] =
+            std::array::from_fn(|t| _mm256_mul_ps(dminv, _mm256_set1_ps(f32_at(y[t]))));
+        // Block totals of the tokens summed per super-block.
+        let mut s_block = [_mm256_setzero_si256(); N];
+        let mut m_block = [_mm256_setzero_si256(); N];
+        for j in 0..4 {
+            let mut v = [[_mm256_setzero_si256(); 2]; 8];
+            let mut sc = [[_mm256_setzero_si256(); 2]; 8];
+            for r in 0..8 {
+                let q = load32(&x[r][16 + 32 * j..]);
+                v[r] = [
+                    _mm256_and_si256(q, m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+                ];
+                sc[r] = [
+                    _mm256_set1_epi16(i16::from(sm[r][2 * j])),
+                    _mm256_set1_epi16(i16::from(sm[r][2 * j + 1])),
+                ];
+            }
+            for t in 0..N {
+                let (y0, y1) = (load32(&y[t][4 + 64 * j..]), load32(&y[t][36 + 64 * j..]));
+                let p: [__m256i; 8] = std::array::from_fn(|r| {
+                    let a = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r][0], y0), sc[r][0]);
+                    let b = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r][1], y1), sc[r][1]);
+                    _mm256_add_epi32(a, b)
+                });
+                let s = sum_rows8(&p);
+                let bsum = |i: usize| {
+                    i32::from(i16::from_le_bytes([y[t][260 + 2 * i], y[t][261 + 2 * i]]))
+                };
+                let (k0, k1) = (2 * j, 2 * j + 1);
+                let m = _mm256_add_epi32(
+                    _mm256_mullo_epi32(
+                        mins[k0],
+                        _mm256_set1_epi32(bsum(2 * k0) + bsum(2 * k0 + 1)),
+                    ),
+                    _mm256_mullo_epi32(
+                        mins[k1],
+                        _mm256_set1_epi32(bsum(2 * k1) + bsum(2 * k1 + 1)),
+                    ),
+                );
+                if t < gemm {
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dd[t], acc[t]);
+                    acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dm[t], acc_min[t]);
+                } else {
+                    s_block[t] = _mm256_add_epi32(s_block[t], s);
+                    m_block[t] = _mm256_add_epi32(m_block[t], m);
+                }
+            }
+        }
+        for t in gemm.min(N)..N {
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_block[t]), dd[t], acc[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m_block[t]), dm[t], acc_min[t]);
+        }
+    }
+    for t in 0..N {
+        let o = &mut out[t * 8..t * 8 + 8];
+        // SAFETY: `o` holds eight f32; the store has no alignment requirement.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(acc[t], acc_min[t])) };
+    }
 }
 
 /// Q4_K weights as llama.cpp's repacked kernels sum them: per output one running
