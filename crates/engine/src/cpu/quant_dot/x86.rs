@@ -500,6 +500,25 @@ fn q8_0_family_repacked<const KIND: u8, const N: usize>(
     out.copy_from_slice(&acc);
 }
 
+/// How many blocks ahead the eight-row kernels prefetch each row.
+const PREFETCH_BLOCKS: usize = 8;
+
+/// Asks for the cache line at `p` (a hint that never faults: an address past
+/// the end of a buffer is allowed).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prefetch(p: *const u8) {
+    _mm_prefetch::<_MM_HINT_T0>(p.cast());
+}
+
+/// Eight values as lanes, built in registers (a vector load right after eight
+/// scalar stores would stall on store forwarding).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn lanes_f32(v: &[f32; 8]) -> __m256 {
+    _mm256_setr_ps(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+}
+
 /// Eight `Σ q·y` vectors (one per weight row, eight partial sums each) reduced
 /// to one vector whose lane `r` holds row `r`'s total. Integer sums are exact in
 /// any order.
@@ -547,6 +566,10 @@ fn q8_0_family_rows8<const KIND: u8, const N: usize>(
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
+        // Eight row streams are more than the hardware prefetcher follows well.
+        for row in rows {
+            prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
+        }
         let mut q = [_mm256_setzero_si256(); 8];
         let mut aq = [_mm256_setzero_si256(); 8];
         let mut dw = [0f32; 8];
@@ -556,8 +579,7 @@ fn q8_0_family_rows8<const KIND: u8, const N: usize>(
             aq[r] = _mm256_sign_epi8(qr, qr);
             dw[r] = d;
         }
-        // SAFETY: `dw` holds eight f32; the load has no alignment requirement.
-        let dwv = unsafe { _mm256_loadu_ps(dw.as_ptr()) };
+        let dwv = lanes_f32(&dw);
         for t in 0..N {
             let y = &acts[t][b * 34..(b + 1) * 34];
             let yv = load32(&y[2..]);
@@ -607,13 +629,11 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
         let sm: [[u8; 16]; 8] = std::array::from_fn(|r| scales_mins_k4(&x[r][4..16]));
         let d: [f32; 8] = std::array::from_fn(|r| f16_at(x[r]));
         let dmin: [f32; 8] = std::array::from_fn(|r| f16_at(&x[r][2..]));
-        // SAFETY: both arrays hold eight f32; the loads have no alignment requirement.
-        let (dv, dminv) = unsafe { (_mm256_loadu_ps(d.as_ptr()), _mm256_loadu_ps(dmin.as_ptr())) };
+        let (dv, dminv) = (lanes_f32(&d), lanes_f32(&dmin));
         // Sub-block k's min of each row, one per lane.
         let mins: [__m256i; 8] = std::array::from_fn(|k| {
-            let m: [i32; 8] = std::array::from_fn(|r| i32::from(sm[r][8 + k]));
-            // SAFETY: `m` holds eight i32; the load has no alignment requirement.
-            unsafe { _mm256_loadu_si256(m.as_ptr().cast()) }
+            let m = |r: usize| i32::from(sm[r][8 + k]);
+            _mm256_setr_epi32(m(0), m(1), m(2), m(3), m(4), m(5), m(6), m(7))
         });
         let y: [&[u8]; N] = std::array::from_fn(|t| &acts[t][b * 292..(b + 1) * 292]);
         let dd: [__m256; N] =
