@@ -45,6 +45,17 @@ pub enum EngineError {
         /// Its type.
         ty: GgmlType,
     },
+    /// A GPU operation failed.
+    #[error(transparent)]
+    Gpu(#[from] rocmforge_hip::Error),
+    /// The model does not fit in the device's free memory.
+    #[error("the model needs {needed} bytes of GPU memory, {free} are free")]
+    DoesNotFit {
+        /// Bytes the weights need.
+        needed: u64,
+        /// Bytes free on the device.
+        free: u64,
+    },
     /// The sequence would not fit in the context.
     #[error("{needed} tokens do not fit in the context of {context} tokens")]
     ContextFull {

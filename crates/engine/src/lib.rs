@@ -7,6 +7,7 @@ pub mod config;
 pub mod cpu;
 mod error;
 pub mod generate;
+pub mod gpu;
 pub mod kv_cache;
 pub mod model;
 pub mod perplexity;

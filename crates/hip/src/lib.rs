@@ -13,6 +13,7 @@
 //! | a `.so` and its functions | [`Module`], [`Function`] |
 //! | calling a function | [`Stream::launch`] with typed arguments |
 //! | a recorded macro | [`Graph`], [`GraphExec`] |
+//! | buffered writes | [`StagingRing`] (pipelined uploads through pinned memory) |
 //!
 //! Every HIP status is checked; failures are [`Error`]s naming the call and the
 //! runtime's own status name. Resources are freed on drop; a failure while
@@ -43,6 +44,7 @@ mod launch;
 mod module;
 mod pinned;
 mod pool;
+mod staging;
 mod stream;
 
 pub use buffer::{DeviceBuffer, DeviceView, DeviceViewMut};
@@ -55,4 +57,5 @@ pub use module::{Function, Module};
 pub use pinned::PinnedBuffer;
 pub use pool::{Arena, ArenaStats, DEFAULT_CHUNK_BYTES};
 pub use rocmforge_hip_sys::{LoadError, Platform};
+pub use staging::StagingRing;
 pub use stream::{Pending, Stream};

@@ -182,6 +182,38 @@ impl Stream {
         Pending::new(self)
     }
 
+    /// Queues a copy of the first `bytes` bytes of `staging` into `destination`
+    /// (which holds exactly `bytes`).
+    ///
+    /// # Safety
+    /// Neither side may be written, read or freed before the copy has completed
+    /// (an event recorded after it has been waited for).
+    pub(crate) unsafe fn upload_from_staging(
+        &self,
+        destination: &DeviceViewMut<'_, u8>,
+        staging: &PinnedBuffer<u8>,
+        bytes: usize,
+    ) -> Result<()> {
+        self.check_device(destination.device())?;
+        same_len(bytes, destination.len())?;
+        if bytes > staging.len() {
+            return Err(Error::LengthMismatch {
+                source_len: staging.len(),
+                destination_len: bytes,
+            });
+        }
+        // SAFETY: both ranges hold `bytes` bytes; the caller keeps them untouched
+        // until the copy completes.
+        unsafe {
+            hip!(hipMemcpyHtoDAsync(
+                destination.raw(),
+                staging.raw(),
+                bytes,
+                self.raw
+            ))
+        }
+    }
+
     /// Queues a device-to-device copy (ordered with the stream's other work).
     pub fn copy<T: bytemuck::Pod>(
         &self,

@@ -1,0 +1,8 @@
+//! The GPU side of the engine, through `rocmforge-hip` (AMD, or NVIDIA through
+//! the CUDA driver layer). Today: putting a model's weights on the device.
+
+mod upload;
+
+pub use upload::{
+    DeviceTensor, DeviceWeights, LoadOptions, LoadingStats, upload_weights, upload_weights_plain,
+};
