@@ -31,7 +31,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             streams: 4,
-            staging_bytes: 64 << 20,
+            staging_bytes: 16 << 20,
             chunk_bytes: rocmforge_hip::DEFAULT_CHUNK_BYTES,
         }
     }
