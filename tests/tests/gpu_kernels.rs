@@ -446,3 +446,71 @@ fn graph_replay_matches_eager_execution() {
         "the layer changed x"
     );
 }
+
+#[test]
+fn quantized_matvec_matches_dequantized_weights() {
+    use rocmforge_gguf::{GgmlType, quant};
+    let Some(device) = gpu("quantized_matvec_matches_dequantized_weights") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let module = module(&device, KernelModule::QuantMatvec);
+    let (rows, cols) = (300usize, 4096usize);
+    let cases = [
+        (GgmlType::Q8_0, "rf_matvec_q8_0"),
+        (GgmlType::Q4_0, "rf_matvec_q4_0"),
+        (GgmlType::Q5_0, "rf_matvec_q5_0"),
+        (GgmlType::Q4_K, "rf_matvec_q4_k"),
+        (GgmlType::Q6_K, "rf_matvec_q6_k"),
+        (GgmlType::F16, "rf_matvec_f16"),
+        (GgmlType::F32, "rf_matvec_f32"),
+    ];
+    let x = values(cols, 99);
+    let mut dx = device.alloc::<f32>(cols).unwrap();
+    stream.upload(&mut dx.as_view_mut(), &x).unwrap();
+    for (seed, (ty, kernel)) in cases.into_iter().enumerate() {
+        let weights = values(rows * cols, seed as u32 + 40);
+        let bytes = quant::quantize_to_vec(ty, &weights).unwrap();
+        let mut dequantized = vec![0f32; rows * cols];
+        quant::dequantize(ty, &bytes, &mut dequantized).unwrap();
+        let mut dw = device.alloc::<u8>(bytes.len()).unwrap();
+        stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
+        let dy = device.alloc::<f32>(rows).unwrap();
+        let function = module.function(kernel).unwrap();
+        let warps_per_block = 256 / device.warp_size().unwrap();
+        let config = LaunchConfig {
+            grid: (rows.div_ceil(warps_per_block) as u32, 1, 1),
+            block: (256, 1, 1),
+            shared_bytes: 0,
+        };
+        let (r, c) = (rows as u32, cols as u32);
+        // SAFETY: rf_matvec_<type>(const u8* w, const float* x, float* y, u32 rows, u32 cols);
+        // w holds rows x cols values of the type, x cols floats, y rows floats.
+        unsafe {
+            stream
+                .launch(&function)
+                .arg(&dw)
+                .arg(&dx)
+                .arg(&dy)
+                .arg(&r)
+                .arg(&c)
+                .run(config)
+        }
+        .unwrap();
+        let mut y = vec![0f32; rows];
+        stream.download(&dy.as_view(), &mut y).unwrap();
+        let mut worst = 0f64;
+        for (row, &got) in y.iter().enumerate() {
+            let w = &dequantized[row * cols..(row + 1) * cols];
+            let want: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let magnitude: f64 = w
+                .iter()
+                .zip(&x)
+                .map(|(&a, &b)| (a as f64 * b as f64).abs())
+                .sum();
+            worst = worst.max((got as f64 - want).abs() / magnitude);
+        }
+        eprintln!("{kernel}: worst error {worst:.2e} of the sum of |products|");
+        assert!(worst < 1e-5, "{kernel}: {worst}");
+    }
+}

@@ -62,6 +62,8 @@ pub enum KernelModule {
     Reduce,
     /// `kernels/matmul.hip`: a tiled f32 matrix product.
     Matmul,
+    /// `kernels/quant_matvec.hip`: matrix-vector products on GGUF block formats.
+    QuantMatvec,
 }
 
 impl KernelModule {
@@ -70,6 +72,7 @@ impl KernelModule {
         KernelModule::Elementwise,
         KernelModule::Reduce,
         KernelModule::Matmul,
+        KernelModule::QuantMatvec,
     ];
 
     /// The module's name: its source file's stem and its image's file stem.
@@ -78,6 +81,7 @@ impl KernelModule {
             KernelModule::Elementwise => "elementwise",
             KernelModule::Reduce => "reduce",
             KernelModule::Matmul => "matmul",
+            KernelModule::QuantMatvec => "quant_matvec",
         }
     }
 
@@ -101,6 +105,15 @@ impl KernelModule {
             ],
             KernelModule::Reduce => &["rf_sum_f32", "rf_max_f32", "rf_rms_norm_f32"],
             KernelModule::Matmul => &["rf_matmul_f32"],
+            KernelModule::QuantMatvec => &[
+                "rf_matvec_q8_0",
+                "rf_matvec_q4_0",
+                "rf_matvec_q5_0",
+                "rf_matvec_q4_k",
+                "rf_matvec_q6_k",
+                "rf_matvec_f16",
+                "rf_matvec_f32",
+            ],
         }
     }
 
