@@ -36,6 +36,10 @@ const EXECUTABLES: &[(&[&str], &str)] = &[
         "kernel-gpu-tests",
     ),
     (
+        &["test", "-p", "rocmforge-engine", "--test", "gpu_upload"],
+        "engine-gpu-tests",
+    ),
+    (
         &["bench", "-p", "rocmforge-hip", "--bench", "transfers"],
         "transfers-bench",
     ),
@@ -57,6 +61,7 @@ step() {
 step devices "$here/rocmforge" devices
 step hip-tests "$here/hip-gpu-tests" --nocapture --test-threads=1
 step kernel-tests "$here/kernel-gpu-tests" --nocapture --test-threads=1
+step engine-tests "$here/engine-gpu-tests" --nocapture --test-threads=1
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
     step bench "$here/transfers-bench" --bench --noplot
 fi

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use rocmforge_gguf::{GgmlType, GgufFile};
+use rocmforge_gguf::{GgmlType, GgufFile, TensorView};
 use rocmforge_hip::{Arena, Device, DeviceBuffer, StagingRing, Stream};
 
 use crate::EngineError;
@@ -103,13 +103,13 @@ impl DeviceWeights {
 }
 
 /// Device bytes the tensors need in an arena (slots are 256-byte aligned).
-fn needed_bytes(file: &GgufFile) -> u64 {
-    file.tensor_views()
+pub(crate) fn needed_bytes_of<'a>(views: impl Iterator<Item = TensorView<'a>>) -> u64 {
+    views
         .map(|t| (t.data().len() as u64).next_multiple_of(256).max(256))
         .sum()
 }
 
-fn check_fits(device: &Device, needed: u64) -> Result<(), EngineError> {
+pub(crate) fn check_fits(device: &Device, needed: u64) -> Result<(), EngineError> {
     let (free, _) = device.memory_info()?;
     if needed > free as u64 {
         return Err(EngineError::DoesNotFit {
@@ -127,24 +127,44 @@ pub fn upload_weights(
     device: &Device,
     file: &GgufFile,
     options: &LoadOptions,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<(DeviceWeights, LoadingStats), EngineError> {
-    let start = Instant::now();
-    let (allocate, upload_start);
-    let needed = needed_bytes(file);
-    check_fits(device, needed)?;
+    check_fits(device, needed_bytes_of(file.tensor_views()))?;
     let arena = Arena::new(device, options.chunk_bytes)?;
-    let mut buffers = Vec::with_capacity(file.tensors().len());
-    for tensor in file.tensor_views() {
+    let views: Vec<TensorView<'_>> = file.tensor_views().collect();
+    let (tensors, stats) = upload_into(device, &arena, &views, options, progress)?;
+    let tensors = tensors.into_iter().collect::<HashMap<_, _>>();
+    Ok((
+        DeviceWeights {
+            tensors,
+            arena: Some(arena),
+        },
+        stats,
+    ))
+}
+
+/// Uploads `views` into slots of `arena`: the pipeline behind every load.
+/// `stats.device_allocations` and `reserved_bytes` describe the whole arena.
+pub(crate) fn upload_into(
+    device: &Device,
+    arena: &Arena,
+    views: &[TensorView<'_>],
+    options: &LoadOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(Vec<(String, DeviceTensor)>, LoadingStats), EngineError> {
+    let start = Instant::now();
+    let mut buffers = Vec::with_capacity(views.len());
+    for tensor in views {
         buffers.push(arena.alloc::<u8>(tensor.data().len())?);
     }
-    let total: u64 = file.tensor_views().map(|t| t.data().len() as u64).sum();
+    let total: u64 = views.iter().map(|t| t.data().len() as u64).sum();
+    let (allocate, upload_start);
     {
         let mut ring = StagingRing::new(device, options.streams, options.staging_bytes)?;
         allocate = start.elapsed();
         upload_start = Instant::now();
         let mut done = 0u64;
-        for (tensor, buffer) in file.tensor_views().zip(buffers.iter_mut()) {
+        for (tensor, buffer) in views.iter().zip(buffers.iter_mut()) {
             let source = tensor.data();
             ring.upload_with(buffer.as_view_mut(), |offset, piece| {
                 parallel_copy(&source[offset..offset + piece.len()], piece)
@@ -155,10 +175,9 @@ pub fn upload_weights(
         ring.finish()?;
     }
     let upload = upload_start.elapsed();
-
     let arena_stats = arena.stats();
-    let tensors = file
-        .tensor_views()
+    let tensors: Vec<(String, DeviceTensor)> = views
+        .iter()
         .zip(buffers)
         .map(|(t, data)| {
             let info = t.info();
@@ -171,7 +190,7 @@ pub fn upload_weights(
                 },
             )
         })
-        .collect::<HashMap<_, _>>();
+        .collect();
     let stats = LoadingStats {
         tensors: tensors.len(),
         bytes: total,
@@ -181,13 +200,7 @@ pub fn upload_weights(
         device_allocations: arena_stats.device_allocations,
         reserved_bytes: arena_stats.reserved_bytes as u64,
     };
-    Ok((
-        DeviceWeights {
-            tensors,
-            arena: Some(arena),
-        },
-        stats,
-    ))
+    Ok((tensors, stats))
 }
 
 /// The baseline the pipelined load is measured against: one allocation per
@@ -197,7 +210,7 @@ pub fn upload_weights_plain(
     file: &GgufFile,
 ) -> Result<(DeviceWeights, LoadingStats), EngineError> {
     let start = Instant::now();
-    check_fits(device, needed_bytes(file))?;
+    check_fits(device, needed_bytes_of(file.tensor_views()))?;
     let stream = Stream::new(device)?;
     let mut tensors = HashMap::with_capacity(file.tensors().len());
     let mut bytes = 0u64;
