@@ -40,6 +40,10 @@ const EXECUTABLES: &[(&[&str], &str)] = &[
         "engine-gpu-tests",
     ),
     (
+        &["test", "-p", "rocmforge-engine", "--test", "gpu_backend"],
+        "backend-gpu-tests",
+    ),
+    (
         &["bench", "-p", "rocmforge-hip", "--bench", "transfers"],
         "transfers-bench",
     ),
@@ -62,6 +66,7 @@ step devices "$here/rocmforge" devices
 step hip-tests "$here/hip-gpu-tests" --nocapture --test-threads=1
 step kernel-tests "$here/kernel-gpu-tests" --nocapture --test-threads=1
 step engine-tests "$here/engine-gpu-tests" --nocapture --test-threads=1
+step backend-tests "$here/backend-gpu-tests" --nocapture --test-threads=1
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
     step bench "$here/transfers-bench" --bench --noplot
 fi

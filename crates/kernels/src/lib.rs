@@ -64,6 +64,8 @@ pub enum KernelModule {
     Matmul,
     /// `kernels/quant_matvec.hip`: matrix-vector products on GGUF block formats.
     QuantMatvec,
+    /// `kernels/transformer.hip`: RoPE, gated activations, decode attention.
+    Transformer,
 }
 
 impl KernelModule {
@@ -73,6 +75,7 @@ impl KernelModule {
         KernelModule::Reduce,
         KernelModule::Matmul,
         KernelModule::QuantMatvec,
+        KernelModule::Transformer,
     ];
 
     /// The module's name: its source file's stem and its image's file stem.
@@ -82,6 +85,7 @@ impl KernelModule {
             KernelModule::Reduce => "reduce",
             KernelModule::Matmul => "matmul",
             KernelModule::QuantMatvec => "quant_matvec",
+            KernelModule::Transformer => "transformer",
         }
     }
 
@@ -113,6 +117,12 @@ impl KernelModule {
                 "rf_matvec_q6_k",
                 "rf_matvec_f16",
                 "rf_matvec_f32",
+            ],
+            KernelModule::Transformer => &[
+                "rf_rope_f32",
+                "rf_swiglu_f32",
+                "rf_geglu_f32",
+                "rf_attend_f16",
             ],
         }
     }

@@ -1,0 +1,592 @@
+//! The GPU backend, first form: the execution plan run token by token on the
+//! device (matrix-vector kernels on the quantized weights, f16 key/value cache
+//! on the device). Correct rather than fast: prompts are fed one token at a time,
+//! kernels are looked up per launch and nothing is fused or captured yet.
+
+use rocmforge_gguf::GgmlType;
+use rocmforge_hip::{Device, DeviceBuffer, LaunchConfig, Module, Stream};
+use rocmforge_kernels::KernelModule;
+
+use super::{GpuWeights, LoadOptions, Residency};
+use crate::EngineError;
+use crate::config::{Activation, RopeStyle};
+use crate::cpu::linear;
+use crate::kv_cache::KvCache;
+use crate::model::{Model, Weight};
+use crate::plan::{Backend, ExecutionPlan, Logits};
+
+const BLOCK: u32 = 256;
+
+/// Norm and bias vectors of one layer, as f32 on the device (`Model` already
+/// holds them in the form the plan uses).
+struct LayerVectors {
+    attn_norm: DeviceBuffer<f32>,
+    ffn_norm: DeviceBuffer<f32>,
+    biases: [Option<DeviceBuffer<f32>>; 3],
+    q_norm: Option<DeviceBuffer<f32>>,
+    k_norm: Option<DeviceBuffer<f32>>,
+    post_attn_norm: Option<DeviceBuffer<f32>>,
+    post_ffn_norm: Option<DeviceBuffer<f32>>,
+}
+
+/// Activations of one token.
+struct Scratch {
+    x: DeviceBuffer<f32>,
+    h: DeviceBuffer<f32>,
+    q: DeviceBuffer<f32>,
+    k: DeviceBuffer<f32>,
+    v: DeviceBuffer<f32>,
+    attn: DeviceBuffer<f32>,
+    o: DeviceBuffer<f32>,
+    gate: DeviceBuffer<f32>,
+    up: DeviceBuffer<f32>,
+    logits: DeviceBuffer<f32>,
+    rope: DeviceBuffer<f32>,
+    scores: DeviceBuffer<f32>,
+}
+
+/// Runs a model on one GPU.
+pub struct GpuBackend<'m> {
+    device: Device,
+    stream: Stream,
+    weights: GpuWeights<'m>,
+    modules: Vec<Module>,
+    layers: Vec<LayerVectors>,
+    output_norm: DeviceBuffer<f32>,
+    /// Per layer: keys and values as f16 bits, `[context][n_head_kv][head_dim]`.
+    cache: Vec<(DeviceBuffer<u16>, DeviceBuffer<u16>)>,
+    context: usize,
+    scratch: Scratch,
+}
+
+fn upload(
+    device: &Device,
+    stream: &Stream,
+    values: &[f32],
+) -> Result<DeviceBuffer<f32>, EngineError> {
+    let mut buffer = device.alloc::<f32>(values.len())?;
+    stream.upload(&mut buffer.as_view_mut(), values)?;
+    Ok(buffer)
+}
+
+fn upload_opt(
+    device: &Device,
+    stream: &Stream,
+    values: &Option<Vec<f32>>,
+) -> Result<Option<DeviceBuffer<f32>>, EngineError> {
+    values
+        .as_ref()
+        .map(|v| upload(device, stream, v))
+        .transpose()
+}
+
+/// The matrix-vector kernel for a weight type, if there is one yet.
+fn matvec_kernel(ty: GgmlType) -> Option<&'static str> {
+    Some(match ty {
+        GgmlType::Q8_0 => "rf_matvec_q8_0",
+        GgmlType::Q4_0 => "rf_matvec_q4_0",
+        GgmlType::Q5_0 => "rf_matvec_q5_0",
+        GgmlType::Q4_K => "rf_matvec_q4_k",
+        GgmlType::Q6_K => "rf_matvec_q6_k",
+        GgmlType::F16 => "rf_matvec_f16",
+        GgmlType::F32 => "rf_matvec_f32",
+        _ => return None,
+    })
+}
+
+impl<'m> GpuBackend<'m> {
+    /// Uploads `model` to `device` (as `residency` says) with room for
+    /// `context` positions in the key/value cache.
+    pub fn new(
+        device: &Device,
+        model: &'m Model,
+        context: usize,
+        residency: Residency,
+    ) -> Result<Self, EngineError> {
+        let c = &model.config;
+        for w in model
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .chain([&model.output])
+        {
+            if matvec_kernel(w.ty).is_none() {
+                return Err(EngineError::UnsupportedTensorType {
+                    name: w.name.clone(),
+                    ty: w.ty,
+                });
+            }
+        }
+        let stream = Stream::new(device)?;
+        let arch = device.arch()?;
+        let modules = KernelModule::ALL
+            .iter()
+            .map(|&m| {
+                let image = rocmforge_kernels::image(&arch, m)
+                    .map_err(|e| EngineError::InvalidConfig(e.to_string()))?;
+                Ok(Module::load(device, &image)?)
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let weights = GpuWeights::new(device, model, residency, LoadOptions::default())?;
+        let layers = model
+            .layers
+            .iter()
+            .map(|w| {
+                Ok(LayerVectors {
+                    attn_norm: upload(device, &stream, &w.attn_norm)?,
+                    ffn_norm: upload(device, &stream, &w.ffn_norm)?,
+                    biases: [
+                        upload_opt(device, &stream, &w.bq)?,
+                        upload_opt(device, &stream, &w.bk)?,
+                        upload_opt(device, &stream, &w.bv)?,
+                    ],
+                    q_norm: upload_opt(device, &stream, &w.q_norm)?,
+                    k_norm: upload_opt(device, &stream, &w.k_norm)?,
+                    post_attn_norm: upload_opt(device, &stream, &w.post_attn_norm)?,
+                    post_ffn_norm: upload_opt(device, &stream, &w.post_ffn_norm)?,
+                })
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let (k_len, v_len) = (c.n_head_kv * c.head_dim, c.n_head_kv * c.head_dim_v);
+        let cache = (0..c.n_layer)
+            .map(|_| {
+                Ok((
+                    device.alloc::<u16>(context * k_len)?,
+                    device.alloc::<u16>(context * v_len)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let alloc = |n: usize| device.alloc::<f32>(n.max(1));
+        let scratch = Scratch {
+            x: alloc(c.n_embd)?,
+            h: alloc(c.n_embd.max(c.n_head * c.head_dim_v))?,
+            q: alloc(c.n_head * c.head_dim)?,
+            k: alloc(k_len)?,
+            v: alloc(v_len)?,
+            attn: alloc(c.n_head * c.head_dim_v)?,
+            o: alloc(c.n_embd)?,
+            gate: alloc(c.n_ff)?,
+            up: alloc(c.n_ff)?,
+            logits: alloc(c.n_vocab)?,
+            rope: alloc(c.head_dim)?,
+            scores: alloc(c.n_head * context)?,
+        };
+        Ok(GpuBackend {
+            device: device.clone(),
+            output_norm: upload(device, &stream, &model.output_norm)?,
+            stream,
+            weights,
+            modules,
+            layers,
+            cache,
+            context,
+            scratch,
+        })
+    }
+
+    /// The uploaded weights (residency, statistics, preloading).
+    pub fn weights(&self) -> &GpuWeights<'m> {
+        &self.weights
+    }
+
+    fn module(&self, which: KernelModule) -> &Module {
+        &self.modules[which.index()]
+    }
+}
+
+/// `cos, sin` of every rotated pair at `pos`, exactly as the CPU backend computes
+/// them (`cpu::ops::rope`).
+fn rope_table(
+    pos: usize,
+    dims: usize,
+    base: f32,
+    freq_scale: f32,
+    factors: Option<&[f32]>,
+) -> Vec<f32> {
+    let theta_scale = base.powf(-2.0 / dims as f32);
+    let mut theta = pos as f32;
+    let mut table = Vec::with_capacity(dims);
+    for i in 0..dims / 2 {
+        let factor = factors.map_or(1.0, |f| f[i]);
+        let (sin, cos) = (freq_scale * theta / factor).sin_cos();
+        table.extend([cos, sin]);
+        theta *= theta_scale;
+    }
+    table
+}
+
+impl GpuBackend<'_> {
+    /// `y = W x` with the kernel for `weight`'s type; `layer` says where the
+    /// tensor lives (`None`: outside the layers).
+    fn matvec(
+        &self,
+        layer: Option<usize>,
+        weight: &Weight,
+        x: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+    ) -> Result<(), EngineError> {
+        let tensor = match layer {
+            Some(il) => self.weights.layer(il)?.get(&weight.name),
+            None => self.weights.global(&weight.name),
+        }
+        .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))?;
+        let name = matvec_kernel(weight.ty).ok_or_else(|| EngineError::UnsupportedTensorType {
+            name: weight.name.clone(),
+            ty: weight.ty,
+        })?;
+        let function = self.module(KernelModule::QuantMatvec).function(name)?;
+        let rows_per_block = BLOCK as usize / self.device.warp_size()?;
+        let config = LaunchConfig {
+            grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
+            block: (BLOCK, 1, 1),
+            shared_bytes: 0,
+        };
+        let (rows, cols) = (weight.rows as u32, weight.cols as u32);
+        // SAFETY: rf_matvec_<type>(const u8* w, const float* x, float* y, u32 rows, u32 cols):
+        // the tensor holds rows x cols values of its type (checked at load), x has
+        // cols floats and y rows floats (scratch sized from the configuration).
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(&tensor.data)
+                .arg(x)
+                .arg(y)
+                .arg(&rows)
+                .arg(&cols)
+                .run(config)
+        }?;
+        Ok(())
+    }
+
+    /// `y = x / rms(x) * w` for `rows` rows of `cols` (y may be x).
+    fn rms_norm(
+        &self,
+        x: &DeviceBuffer<f32>,
+        w: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Reduce)
+            .function("rf_rms_norm_f32")?;
+        let (r, c) = (rows as u32, cols as u32);
+        // SAFETY: rf_rms_norm_f32(const float* x, const float* w, float* y, float eps,
+        // u32 rows, u32 cols); x and y hold rows x cols floats, w cols.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(w)
+                .arg(y)
+                .arg(&eps)
+                .arg(&r)
+                .arg(&c)
+                .run(LaunchConfig::per_row(rows, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
+    /// `y = a + b` over `n` floats (y may be a or b).
+    fn add(
+        &self,
+        a: &DeviceBuffer<f32>,
+        b: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        n: usize,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Elementwise)
+            .function("rf_add_f32")?;
+        let count = n as u64;
+        // SAFETY: rf_add_f32(const float* a, const float* b, float* y, u64 n); all hold n.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(a)
+                .arg(b)
+                .arg(y)
+                .arg(&count)
+                .run(LaunchConfig::for_elements(n, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
+    /// `x *= alpha` over `n` floats.
+    fn scale(&self, x: &DeviceBuffer<f32>, alpha: f32, n: usize) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Elementwise)
+            .function("rf_scale_f32")?;
+        let count = n as u64;
+        // SAFETY: rf_scale_f32(const float* x, float* y, float alpha, u64 n), in place.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(x)
+                .arg(&alpha)
+                .arg(&count)
+                .run(LaunchConfig::for_elements(n, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
+    /// Rotates `heads` heads of `x` with the table in `scratch.rope`.
+    fn rope(
+        &self,
+        x: &DeviceBuffer<f32>,
+        heads: usize,
+        head_dim: usize,
+        dims: usize,
+        style: RopeStyle,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Transformer)
+            .function("rf_rope_f32")?;
+        let (h, hd, d) = (heads as u32, head_dim as u32, dims as u32);
+        let neox = u32::from(style == RopeStyle::Neox);
+        let config = LaunchConfig {
+            grid: (h, 1, 1),
+            block: (64, 1, 1),
+            shared_bytes: 0,
+        };
+        // SAFETY: rf_rope_f32(float* x, const float* cs, u32 n_heads, u32 head_dim,
+        // u32 rope_dims, u32 neox); x holds heads x head_dim, cs dims floats.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(&self.scratch.rope)
+                .arg(&h)
+                .arg(&hd)
+                .arg(&d)
+                .arg(&neox)
+                .run(config)
+        }?;
+        Ok(())
+    }
+
+    /// Converts `x` (`n` floats) into f16 at `cache[at..at + n]`.
+    fn store(
+        &self,
+        x: &DeviceBuffer<f32>,
+        cache: &DeviceBuffer<u16>,
+        at: usize,
+        n: usize,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Elementwise)
+            .function("rf_f32_to_f16")?;
+        let target = cache.slice(at..at + n)?;
+        let count = n as u64;
+        // SAFETY: rf_f32_to_f16(const float* x, uint16_t* y, u64 n); x holds n floats
+        // and the checked view n halves.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(&target)
+                .arg(&count)
+                .run(LaunchConfig::for_elements(n, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
+    fn activation(&self, activation: Activation, n: usize) -> Result<(), EngineError> {
+        let name = match activation {
+            Activation::Silu => "rf_swiglu_f32",
+            Activation::GeluTanh => "rf_geglu_f32",
+        };
+        let function = self.module(KernelModule::Transformer).function(name)?;
+        let count = n as u64;
+        // SAFETY: rf_{swi,ge}glu_f32(float* gate, const float* up, u64 n); both hold n.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(&self.scratch.gate)
+                .arg(&self.scratch.up)
+                .arg(&count)
+                .run(LaunchConfig::for_elements(n, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
+    /// One token at `pos` through every layer; its final hidden state stays in
+    /// `scratch.x`.
+    fn token(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        token: u32,
+        pos: usize,
+    ) -> Result<(), EngineError> {
+        let c = &model.config;
+        let e = c.n_embd;
+        let mut row = vec![0f32; e];
+        linear::embedding_row(
+            &model.token_embd,
+            model.bytes(&model.token_embd),
+            token as usize,
+            &mut row,
+        );
+        if plan.embed_scale != 1.0 {
+            row.iter_mut().for_each(|v| *v *= plan.embed_scale);
+        }
+        self.stream
+            .upload(&mut self.scratch.x.slice_mut(..e)?, &row)?;
+        let (hd, hdv) = (c.head_dim, c.head_dim_v);
+        let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
+        for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
+            let table = rope_table(
+                pos,
+                plan.rope_dims,
+                layer.attention.rope_base,
+                plan.rope_freq_scale,
+                model.rope_freqs.as_deref(),
+            );
+            self.stream
+                .upload(&mut self.scratch.rope.slice_mut(..table.len())?, &table)?;
+            let s = &self.scratch;
+            let v = &self.layers[il];
+            self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
+            self.matvec(Some(il), &w.wq, &s.h, &s.q)?;
+            self.matvec(Some(il), &w.wk, &s.h, &s.k)?;
+            self.matvec(Some(il), &w.wv, &s.h, &s.v)?;
+            for ((bias, out), n) in v
+                .biases
+                .iter()
+                .zip([&s.q, &s.k, &s.v])
+                .zip([q_dim, k_dim, v_dim])
+            {
+                if let Some(bias) = bias {
+                    self.add(out, bias, out, n)?;
+                }
+            }
+            if let (Some(qn), Some(kn)) = (&v.q_norm, &v.k_norm) {
+                self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
+                self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
+            }
+            self.rope(&s.q, c.n_head, hd, plan.rope_dims, plan.rope_style)?;
+            self.rope(&s.k, c.n_head_kv, hd, plan.rope_dims, plan.rope_style)?;
+            if plan.scale_queries {
+                self.scale(&s.q, plan.attn_scale, q_dim)?;
+            }
+            let (keys, values) = &self.cache[il];
+            self.store(&s.k, keys, pos * k_dim, k_dim)?;
+            self.store(&s.v, values, pos * v_dim, v_dim)?;
+
+            let total = pos + 1;
+            let first = layer
+                .attention
+                .window
+                .map_or(0, |w| total.saturating_sub(w));
+            let scale = if plan.scale_queries {
+                1.0
+            } else {
+                plan.attn_scale
+            };
+            let attend = self
+                .module(KernelModule::Transformer)
+                .function("rf_attend_f16")?;
+            let args =
+                [c.n_head, c.n_head_kv, hd, hdv, first, total, self.context].map(|n| n as u32);
+            let config = LaunchConfig {
+                grid: (c.n_head as u32, 1, 1),
+                block: (BLOCK, 1, 1),
+                shared_bytes: 0,
+            };
+            // SAFETY: rf_attend_f16(q, k, v, out, scores, n_head, n_head_kv, head_dim,
+            // head_dim_v, first, total, stride, scale): q holds n_head x head_dim, the
+            // caches `context` positions of n_head_kv heads (total <= context), out
+            // n_head x head_dim_v and scores n_head x context floats.
+            unsafe {
+                let mut launch = self
+                    .stream
+                    .launch(&attend)
+                    .arg(&s.q)
+                    .arg(keys)
+                    .arg(values)
+                    .arg(&s.attn)
+                    .arg(&s.scores);
+                for a in &args {
+                    launch = launch.arg(a);
+                }
+                launch.arg(&scale).run(config)
+            }?;
+            self.matvec(Some(il), &w.wo, &s.attn, &s.o)?;
+            if let Some(norm) = &v.post_attn_norm {
+                self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
+            }
+            self.add(&s.x, &s.o, &s.x, e)?;
+
+            self.rms_norm(&s.x, &v.ffn_norm, &s.h, 1, e, c.rms_eps)?;
+            self.matvec(Some(il), &w.gate, &s.h, &s.gate)?;
+            self.matvec(Some(il), &w.up, &s.h, &s.up)?;
+            self.activation(layer.activation, c.n_ff)?;
+            self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
+            if let Some(norm) = &v.post_ffn_norm {
+                self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
+            }
+            self.add(&s.x, &s.o, &s.x, e)?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for GpuBackend<'_> {
+    /// Runs the tokens one by one; `kv` only tracks the length (the keys and
+    /// values live on the device, for one sequence).
+    fn forward(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        which: Logits,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        let c = &model.config;
+        let n = tokens.len();
+        logits.clear();
+        if n == 0 {
+            return Ok(());
+        }
+        let start = kv.len();
+        let capacity = kv.capacity().min(self.context);
+        if start + n > capacity {
+            return Err(EngineError::ContextFull {
+                needed: start + n,
+                context: capacity,
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(EngineError::TokenOutOfRange {
+                id: bad,
+                vocab: c.n_vocab,
+            });
+        }
+        let first_out = match which {
+            Logits::Last => n - 1,
+            Logits::All => 0,
+            Logits::From(first) => first.min(n - 1),
+        };
+        let mut row = vec![0f32; c.n_vocab];
+        for (t, &token) in tokens.iter().enumerate() {
+            self.token(model, plan, token, start + t)?;
+            if t >= first_out {
+                let s = &self.scratch;
+                self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
+                self.matvec(None, &model.output, &s.h, &s.logits)?;
+                self.stream
+                    .download(&s.logits.slice(..c.n_vocab)?, &mut row)?;
+                if let Some(cap) = plan.final_logit_softcap {
+                    row.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+                }
+                logits.extend_from_slice(&row);
+            }
+        }
+        kv.set_len(start + n);
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+// Transformer steps of one decoded token: rotary embeddings, gated activations
+// and attention over an f16 key/value cache.
+//
+// Launch shapes are given per kernel. Blocks are 1-D with a multiple of 64
+// threads (256 is a good choice). Independent of the warp size.
+
+#include "rocmforge_kernels.h"
+
+// void rf_rope_f32(float* x, const float* cs, unsigned int n_heads,
+//                  unsigned int head_dim, unsigned int rope_dims, unsigned int neox)
+// Rotates the first rope_dims values of each of n_heads heads (x[n_heads][head_dim])
+// by the angles whose cos/sin pairs are cs[rope_dims / 2][2]; pairs (2i, 2i+1), or
+// (i, i + rope_dims / 2) when neox. grid = (n_heads, 1, 1).
+RF_KERNEL void rf_rope_f32(float* x, const float* cs, rf_u32 n_heads, rf_u32 head_dim, rf_u32 rope_dims,
+                           rf_u32 neox) {
+    float* head = x + (rf_u64)blockIdx.x * head_dim;
+    const rf_u32 pairs = rope_dims / 2;
+    for (rf_u32 i = threadIdx.x; i < pairs; i += blockDim.x) {
+        const rf_u32 a = neox ? i : 2 * i;
+        const rf_u32 b = neox ? i + pairs : 2 * i + 1;
+        const float c = cs[2 * i];
+        const float s = cs[2 * i + 1];
+        const float x0 = head[a];
+        const float x1 = head[b];
+        head[a] = rf_fmaf(x0, c, -(x1 * s));
+        head[b] = rf_fmaf(x0, s, x1 * c);
+    }
+}
+
+// void rf_swiglu_f32(float* gate, const float* up, unsigned long long n)
+// gate[i] = silu(gate[i]) * up[i]. 1-D, any grid (grid-stride loop).
+RF_KERNEL void rf_swiglu_f32(float* gate, const float* up, rf_u64 n) {
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        const float x = gate[i];
+        gate[i] = x / (1.0f + rf_expf(-x)) * up[i];
+    }
+}
+
+// GELU with the tanh approximation, for an input already rounded to f16.
+__device__ static __forceinline__ float rf_gelu_tanh(float x) {
+    const float inner = rf_fmaf(0.044715f * x, x, 1.0f);
+    const float z = 0.7978845608028654f * x * inner;
+    // tanh(z) = 1 - 2 / (exp(2z) + 1), exact at both ends.
+    const float t = 1.0f - 2.0f / (rf_expf(2.0f * z) + 1.0f);
+    return 0.5f * x * (1.0f + t);
+}
+
+// void rf_geglu_f32(float* gate, const float* up, unsigned long long n)
+// gate[i] = gelu(gate[i]) * up[i], rounding through f16 between -10 and 10 as
+// ggml's table does. 1-D, any grid (grid-stride loop).
+RF_KERNEL void rf_geglu_f32(float* gate, const float* up, rf_u64 n) {
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        const float x = gate[i];
+        float g;
+        if (x <= -10.0f) {
+            g = 0.0f;
+        } else if (x >= 10.0f) {
+            g = x;
+        } else {
+            const float xh = rf_half_to_float(rf_float_to_half(x));
+            g = rf_half_to_float(rf_float_to_half(rf_gelu_tanh(xh)));
+        }
+        gate[i] = g * up[i];
+    }
+}
+
+// void rf_attend_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,
+//                    float* scores, unsigned int n_head, unsigned int n_head_kv,
+//                    unsigned int head_dim, unsigned int head_dim_v, unsigned int first,
+//                    unsigned int total, unsigned int stride, float scale)
+// One query position: for each head h, out[h] = softmax(scale * q[h] . k[j]) v[j]
+// over cached positions first <= j < total. k[pos][n_head_kv][head_dim] and
+// v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
+// groups of n_head / n_head_kv. scores has n_head rows of `stride` >= total floats.
+// grid = (n_head, 1, 1).
+RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
+                             const rf_half* __restrict__ v, float* __restrict__ out,
+                             float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
+                             rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
+    __shared__ float scratch[RF_MAX_WARPS];
+    const rf_u32 h = blockIdx.x;
+    const rf_u32 kvh = h / (n_head / n_head_kv);
+    const float* qh = q + (rf_u64)h * head_dim;
+    float* s = scores + (rf_u64)h * stride;
+    float local_max = -RF_INFINITY;
+    for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
+        const rf_half* kj = k + ((rf_u64)j * n_head_kv + kvh) * head_dim;
+        float dot = 0.0f;
+        for (rf_u32 d = 0; d < head_dim; ++d) {
+            dot = rf_fmaf(qh[d], rf_half_to_float(kj[d]), dot);
+        }
+        s[j] = dot * scale;
+        local_max = rf_fmaxf(local_max, s[j]);
+    }
+    const float max = rf_block_max(local_max, scratch);
+    float local_sum = 0.0f;
+    for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
+        const float e = rf_expf(s[j] - max);
+        s[j] = e;
+        local_sum += e;
+    }
+    const float sum = rf_block_sum(local_sum, scratch);
+    __syncthreads();
+    const float inv = 1.0f / sum;
+    for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) {
+        float acc = 0.0f;
+        for (rf_u32 j = first; j < total; ++j) {
+            acc = rf_fmaf(s[j], rf_half_to_float(v[((rf_u64)j * n_head_kv + kvh) * head_dim_v + d]), acc);
+        }
+        out[(rf_u64)h * head_dim_v + d] = acc * inv;
+    }
+}
