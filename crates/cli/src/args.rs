@@ -98,6 +98,47 @@ pub struct ModelArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,
+    /// Where to run: `auto` (a GPU when one is usable, else the CPU), `cpu`,
+    /// `gpu` or `gpu:N`.
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceChoice,
+    /// When the weights reach the GPU: all before the first token, or each layer
+    /// on first use.
+    #[arg(long, value_enum, default_value_t = ResidencyArg::Eager)]
+    pub residency: ResidencyArg,
+}
+
+/// The `--device` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// A GPU when one is usable, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The GPU with this index.
+    Gpu(usize),
+}
+
+fn parse_device(text: &str) -> Result<DeviceChoice, String> {
+    match text {
+        "auto" => Ok(DeviceChoice::Auto),
+        "cpu" => Ok(DeviceChoice::Cpu),
+        "gpu" => Ok(DeviceChoice::Gpu(0)),
+        other => other
+            .strip_prefix("gpu:")
+            .and_then(|n| n.parse().ok())
+            .map(DeviceChoice::Gpu)
+            .ok_or_else(|| format!("`{other}` is not auto, cpu, gpu or gpu:N")),
+    }
+}
+
+/// The `--residency` choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResidencyArg {
+    /// Every layer before the first token.
+    Eager,
+    /// Each layer on first use.
+    Lazy,
 }
 
 /// Sampling settings, with llama.cpp's defaults.

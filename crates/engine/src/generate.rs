@@ -55,23 +55,37 @@ pub struct GenerationStats {
     pub stop: StopReason,
 }
 
-/// One sequence being evaluated on the CPU backend.
-#[derive(Debug)]
+/// One sequence being evaluated by a backend (the CPU unless told otherwise).
 pub struct Session<'m> {
     model: &'m Model,
     plan: ExecutionPlan,
-    backend: CpuBackend,
+    backend: Box<dyn Backend + 'm>,
     kv: KvCache,
     logits: Vec<f32>,
 }
 
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("len", &self.kv.len())
+            .field("context", &self.kv.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'m> Session<'m> {
-    /// A session with room for `context` positions.
+    /// A session on the CPU backend with room for `context` positions.
     pub fn new(model: &'m Model, context: usize) -> Self {
+        Self::with_backend(model, context, Box::new(CpuBackend::new()))
+    }
+
+    /// A session on `backend` (e.g. a [`crate::gpu::GpuBackend`] made for at
+    /// least `context` positions).
+    pub fn with_backend(model: &'m Model, context: usize, backend: Box<dyn Backend + 'm>) -> Self {
         Self {
             model,
             plan: ExecutionPlan::new(model),
-            backend: CpuBackend::new(),
+            backend,
             kv: KvCache::new(&model.config, context),
             logits: Vec::new(),
         }

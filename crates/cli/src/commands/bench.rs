@@ -9,7 +9,7 @@ use std::time::Instant;
 use rocmforge_engine::{Model, Session};
 use serde_json::json;
 
-use crate::args::{BenchArgs, ModelArgs};
+use crate::args::{BenchArgs, DeviceChoice, ModelArgs, ResidencyArg};
 use crate::format::human_bytes;
 
 pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -22,6 +22,10 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
         model: args.model.clone(),
         ctx_size: None,
         threads: args.threads,
+        // This command runs on the CPU backend (the GPU backend feeds prompts one
+        // token at a time so far).
+        device: DeviceChoice::Cpu,
+        residency: ResidencyArg::Eager,
     };
     let (model, _) = super::run::load(&model_args)?;
     let context = args.n_prompt.max(args.n_gen).max(1);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rocmforge_engine::chat::{ChatTemplate, Message};
 use rocmforge_engine::sampling::Sampler;
-use rocmforge_engine::{GenerateOptions, Session, StopReason};
+use rocmforge_engine::{GenerateOptions, StopReason};
 
 use crate::args::ChatArgs;
 
@@ -50,7 +50,7 @@ pub fn run(args: &ChatArgs, out: &mut impl Write) -> anyhow::Result<()> {
     }
 
     let mut messages: Vec<Message> = args.system.iter().map(Message::system).collect();
-    let mut session = Session::new(&model, context);
+    let mut session = super::session(&model, context, &args.model)?;
     let mut evaluated: Vec<u32> = Vec::new();
     let stdin = std::io::stdin();
     let mut line = String::new();

@@ -20,3 +20,45 @@ pub mod chat;
 pub mod devices;
 pub mod perplexity;
 pub mod run;
+
+/// A session on the device `args` asks for. `auto` takes the first usable GPU
+/// when the GPU backend can run the model, else the CPU, and says which on
+/// stderr.
+pub fn session<'m>(
+    model: &'m rocmforge_engine::Model,
+    context: usize,
+    args: &crate::args::ModelArgs,
+) -> anyhow::Result<rocmforge_engine::Session<'m>> {
+    use crate::args::{DeviceChoice, ResidencyArg};
+    use rocmforge_engine::Session;
+    use rocmforge_engine::gpu::{GpuBackend, Residency};
+    use rocmforge_hip::Device;
+
+    let residency = match args.residency {
+        ResidencyArg::Eager => Residency::Eager,
+        ResidencyArg::Lazy => Residency::Lazy,
+    };
+    let on_gpu = |device: Device| -> anyhow::Result<Session<'m>> {
+        let backend = GpuBackend::new(&device, model, context, residency)?;
+        eprintln!(
+            "device: GPU {} ({})",
+            device.ordinal(),
+            device.name().unwrap_or_default()
+        );
+        Ok(Session::with_backend(model, context, Box::new(backend)))
+    };
+    match args.device {
+        DeviceChoice::Cpu => Ok(Session::new(model, context)),
+        DeviceChoice::Gpu(n) => on_gpu(Device::new(n)?),
+        DeviceChoice::Auto => match Device::first_usable() {
+            Ok(device) => on_gpu(device).or_else(|error| {
+                eprintln!("device: CPU (the GPU backend cannot run this model: {error:#})");
+                Ok(Session::new(model, context))
+            }),
+            Err(error) => {
+                eprintln!("device: CPU (no usable GPU: {error})");
+                Ok(Session::new(model, context))
+            }
+        },
+    }
+}

@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use rocmforge_engine::perplexity::perplexity;
 
-use crate::args::{ModelArgs, PerplexityArgs};
+use crate::args::{DeviceChoice, ModelArgs, PerplexityArgs, ResidencyArg};
 
 pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
     anyhow::ensure!(args.ctx_size >= 2, "--ctx-size must be at least 2");
@@ -17,6 +17,10 @@ pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
         model: args.model.clone(),
         ctx_size: Some(args.ctx_size),
         threads: args.threads,
+        // This command runs on the CPU backend (the GPU backend feeds prompts one
+        // token at a time so far).
+        device: DeviceChoice::Cpu,
+        residency: ResidencyArg::Eager,
     };
     let (model, _) = super::run::load(&model_args)?;
     let mut text = std::fs::read_to_string(&args.file)

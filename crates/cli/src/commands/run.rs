@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use rocmforge_engine::sampling::{Sampler, SamplerConfig};
-use rocmforge_engine::{GenerateOptions, Model, Session};
+use rocmforge_engine::{GenerateOptions, Model};
 
 use crate::args::{ModelArgs, RunArgs, SamplingArgs};
 
@@ -32,7 +32,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         ignore_eos: args.ignore_eos,
         ..GenerateOptions::default()
     };
-    let mut session = Session::new(&model, context);
+    let mut session = super::session(&model, context, &args.model)?;
     let mut write_error = None;
     let stats = session.generate(
         &prompt,
