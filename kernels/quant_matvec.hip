@@ -194,3 +194,210 @@ RF_KERNEL void rf_matvec_f16(const rf_u8* w, const float* x, float* y, rf_u32 ro
 RF_KERNEL void rf_matvec_f32(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
     rf_matvec<rf_dot_f32, 128, 32>(w, x, y, rows, cols);
 }
+
+// ---------------------------------------------------------------------------
+// Activations quantized as the CPU backend (and ggml-cpu) quantizes them, and
+// matrix-vector products on those blocks: integer dot products per block, so
+// that the GPU multiplies exactly the numbers the CPU multiplies.
+// ---------------------------------------------------------------------------
+
+// void rf_quantize_q8_0(const float* x, uint8_t* out, unsigned int blocks)
+// Q8_0 blocks of 32 (f16 d = max|x| / 127, q = round-half-even(x * 127 / max|x|)).
+// 1-D, any grid: one thread per block (grid-stride).
+RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
+    for (rf_u64 b = rf_global_id_x(); b < blocks; b += rf_global_stride_x()) {
+        const float* v = x + b * 32;
+        rf_u8* o = out + b * 34;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) {
+            amax = rf_fmaxf(amax, rf_fabsf(v[i]));
+        }
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        for (int i = 0; i < 32; ++i) {
+            float q = __builtin_rintf(v[i] * id);
+            q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
+            o[2 + i] = (rf_u8)(signed char)(int)q;
+        }
+        // One 16-bit store (blocks start at even offsets): byte stores of the
+        // converted half lost its low byte under ptxas 13.0.
+        *(rf_half*)o = rf_float_to_half(d);
+    }
+}
+
+// void rf_quantize_q8_k(const float* x, uint8_t* out, unsigned int blocks)
+// Q8_K blocks of 256 (f32 d, 256 x i8, 16 x i16 sums of 16), as ggml's reference:
+// scale -127 / (the value of largest magnitude, first one), q capped at 127.
+// 1-D, any grid: one thread per block (grid-stride).
+RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
+    for (rf_u64 b = rf_global_id_x(); b < blocks; b += rf_global_stride_x()) {
+        const float* v = x + b * 256;
+        rf_u8* o = out + b * 292;
+        float amax = 0.0f, max = 0.0f;
+        for (int i = 0; i < 256; ++i) {
+            if (rf_fabsf(v[i]) > amax) {
+                amax = rf_fabsf(v[i]);
+                max = v[i];
+            }
+        }
+        float* d = (float*)o;
+        signed char* qs = (signed char*)(o + 4);
+        short* sums = (short*)(o + 260);
+        if (amax == 0.0f) {
+            *d = 0.0f;
+            for (int i = 0; i < 256; ++i) qs[i] = 0;
+            for (int i = 0; i < 16; ++i) sums[i] = 0;
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int g = 0; g < 16; ++g) {
+            int sum = 0;
+            for (int i = 0; i < 16; ++i) {
+                const int q = (int)rf_fminf(__builtin_rintf(iscale * v[16 * g + i]), 127.0f);
+                qs[16 * g + i] = (signed char)q;
+                sum += q;
+            }
+            sums[g] = (short)sum;
+        }
+        *d = 1.0f / iscale;
+    }
+}
+
+// void rf_round_f16(float* x, unsigned long long n): x[i] = (float)(half)x[i], the
+// activations of F16 weights. 1-D, any grid (grid-stride).
+RF_KERNEL void rf_round_f16(float* x, rf_u64 n) {
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        x[i] = rf_half_to_float(rf_float_to_half(x[i]));
+    }
+}
+
+__device__ static __forceinline__ int rf_i8(const rf_u8* p, int i) { return (int)(signed char)p[i]; }
+
+__device__ static __forceinline__ float rf_dot_q8_0_q8(const rf_u8* b, const rf_u8* a) {
+    int s = 0;
+    for (int i = 0; i < 32; ++i) s += rf_i8(b, 2 + i) * rf_i8(a, 2 + i);
+    return (float)s * (rf_f16_at(b) * rf_f16_at(a));
+}
+
+__device__ static __forceinline__ float rf_dot_q4_0_q8(const rf_u8* b, const rf_u8* a) {
+    int s = 0;
+    for (int i = 0; i < 16; ++i) {
+        const int q = b[2 + i];
+        s += ((q & 15) - 8) * rf_i8(a, 2 + i) + ((q >> 4) - 8) * rf_i8(a, 18 + i);
+    }
+    return (float)s * (rf_f16_at(b) * rf_f16_at(a));
+}
+
+__device__ static __forceinline__ float rf_dot_q5_0_q8(const rf_u8* b, const rf_u8* a) {
+    const rf_u32 qh = (rf_u32)b[2] | ((rf_u32)b[3] << 8) | ((rf_u32)b[4] << 16) | ((rf_u32)b[5] << 24);
+    int s = 0;
+    for (int i = 0; i < 16; ++i) {
+        const int q = b[6 + i];
+        const int lo = ((q & 15) | (int)(((qh >> i) & 1) << 4)) - 16;
+        const int hi = ((q >> 4) | (int)(((qh >> (i + 16)) & 1) << 4)) - 16;
+        s += lo * rf_i8(a, 2 + i) + hi * rf_i8(a, 18 + i);
+    }
+    return (float)s * (rf_f16_at(b) * rf_f16_at(a));
+}
+
+// Q4_K against Q8_K: d_x * (d * sum_k scale_k * (q . x)_k - dmin * sum_k min_k * bsum_k).
+__device__ static __forceinline__ float rf_dot_q4_k_q8k(const rf_u8* b, const rf_u8* a) {
+    const float dx = *(const float*)a;
+    const rf_u8* qa = a + 4;
+    const short* bsums = (const short*)(a + 260);
+    int scaled = 0, mins = 0;
+    for (int pair = 0; pair < 4; ++pair) {
+        int sc0, m0, sc1, m1;
+        rf_q4_k_scale_min(2 * pair, b + 4, &sc0, &m0);
+        rf_q4_k_scale_min(2 * pair + 1, b + 4, &sc1, &m1);
+        int d0 = 0, d1 = 0;
+        for (int i = 0; i < 32; ++i) {
+            const int q = b[16 + 32 * pair + i];
+            d0 += (q & 15) * (int)(signed char)qa[64 * pair + i];
+            d1 += (q >> 4) * (int)(signed char)qa[64 * pair + 32 + i];
+        }
+        scaled += sc0 * d0 + sc1 * d1;
+        mins += m0 * (bsums[4 * pair] + bsums[4 * pair + 1]) + m1 * (bsums[4 * pair + 2] + bsums[4 * pair + 3]);
+    }
+    return dx * rf_f16_at(b) * (float)scaled - dx * rf_f16_at(b + 2) * (float)mins;
+}
+
+// Q6_K against Q8_K: d_x * d * sum over groups of 16 of scale * ((q - 32) . x).
+__device__ static __forceinline__ float rf_dot_q6_k_q8k(const rf_u8* b, const rf_u8* a) {
+    const float dx = *(const float*)a;
+    const signed char* qa = (const signed char*)(a + 4);
+    const signed char* sc = (const signed char*)(b + 192);
+    int total = 0;
+    for (int half = 0; half < 2; ++half) {
+        const rf_u8* l = b + 64 * half;
+        const rf_u8* h = b + 128 + 32 * half;
+        const signed char* s = sc + 8 * half;
+        const signed char* xs = qa + 128 * half;
+        int part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < 32; ++i) {
+            const int is = i / 16;
+            part[is] += (((l[i] & 15) | (((h[i] >> 0) & 3) << 4)) - 32) * xs[i];
+            part[is + 2] += (((l[i + 32] & 15) | (((h[i] >> 2) & 3) << 4)) - 32) * xs[i + 32];
+            part[is + 4] += (((l[i] >> 4) | (((h[i] >> 4) & 3) << 4)) - 32) * xs[i + 64];
+            part[is + 6] += (((l[i + 32] >> 4) | (((h[i] >> 6) & 3) << 4)) - 32) * xs[i + 96];
+        }
+        for (int k = 0; k < 8; ++k) total += s[k] * part[k];
+    }
+    return dx * rf_f16_at(b + 208) * (float)total;
+}
+
+// One warp per row, on quantized activations (`a`: the row's activation blocks).
+template <float (*Dot)(const rf_u8*, const rf_u8*), int BlockBytes, int ActBytes, int BlockValues>
+__device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
+                                                   float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
+    const long long row = rf_mv_row(rows);
+    if (row < 0) {
+        return;
+    }
+    const rf_u32 blocks = cols / BlockValues;
+    const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
+    float sum = 0.0f;
+    for (rf_u32 b = rf_lane_id(); b < blocks; b += RF_WARP_SIZE) {
+        sum += Dot(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes);
+    }
+    sum = rf_warp_sum(sum);
+    if (rf_lane_id() == 0) {
+        y[row] = sum;
+    }
+}
+
+// void rf_matvec_<type>_q8(const uint8_t* w, const uint8_t* xq, float* y,
+//                          unsigned int rows, unsigned int cols)
+// xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights)
+// or rf_quantize_q8_k (K-quants).
+RF_KERNEL void rf_matvec_q8_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec_q<rf_dot_q8_0_q8, 34, 34, 32>(w, a, y, rows, cols);
+}
+RF_KERNEL void rf_matvec_q4_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec_q<rf_dot_q4_0_q8, 18, 34, 32>(w, a, y, rows, cols);
+}
+RF_KERNEL void rf_matvec_q5_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec_q<rf_dot_q5_0_q8, 22, 34, 32>(w, a, y, rows, cols);
+}
+RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec_q<rf_dot_q4_k_q8k, 144, 292, 256>(w, a, y, rows, cols);
+}
+RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec_q<rf_dot_q6_k_q8k, 210, 292, 256>(w, a, y, rows, cols);
+}
+
+// F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds
+// them for F16 weights).
+__device__ static __forceinline__ float rf_dot_f16_rounded(const rf_u8* b, const float* x) {
+    float s = 0.0f;
+    for (int i = 0; i < 32; ++i) {
+        s = rf_fmaf(rf_f16_at(b + 2 * i), rf_half_to_float(rf_float_to_half(x[i])), s);
+    }
+    return s;
+}
+
+// void rf_matvec_f16_x16(const uint8_t* w, const float* x, float* y,
+//                        unsigned int rows, unsigned int cols)
+RF_KERNEL void rf_matvec_f16_x16(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_f16_rounded, 64, 32>(w, x, y, rows, cols);
+}

@@ -64,6 +64,10 @@ RF_KERNEL void rf_geglu_f32(float* gate, const float* up, rf_u64 n) {
     }
 }
 
+__device__ static __forceinline__ float rf_round_half(float x) {
+    return rf_half_to_float(rf_float_to_half(x));
+}
+
 // void rf_attend_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,
 //                    float* scores, unsigned int n_head, unsigned int n_head_kv,
 //                    unsigned int head_dim, unsigned int head_dim_v, unsigned int first,
@@ -72,41 +76,43 @@ RF_KERNEL void rf_geglu_f32(float* gate, const float* up, rf_u64 n) {
 // over cached positions first <= j < total. k[pos][n_head_kv][head_dim] and
 // v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
 // groups of n_head / n_head_kv. scores has n_head rows of `stride` >= total floats.
-// grid = (n_head, 1, 1).
+// Rounds as ggml-cpu's flash attention for small batches (and so as the CPU
+// backend decodes): the query in f16, an online softmax whose weighted sum of
+// values is kept in f16, one rounding per multiply-add. grid = (n_head, 1, 1).
 RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
                              const rf_half* __restrict__ v, float* __restrict__ out,
                              float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
                              rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
-    __shared__ float scratch[RF_MAX_WARPS];
     const rf_u32 h = blockIdx.x;
     const rf_u32 kvh = h / (n_head / n_head_kv);
     const float* qh = q + (rf_u64)h * head_dim;
     float* s = scores + (rf_u64)h * stride;
-    float local_max = -RF_INFINITY;
     for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
         const rf_half* kj = k + ((rf_u64)j * n_head_kv + kvh) * head_dim;
         float dot = 0.0f;
         for (rf_u32 d = 0; d < head_dim; ++d) {
-            dot = rf_fmaf(qh[d], rf_half_to_float(kj[d]), dot);
+            dot = rf_fmaf(rf_round_half(qh[d]), rf_half_to_float(kj[d]), dot);
         }
         s[j] = dot * scale;
-        local_max = rf_fmaxf(local_max, s[j]);
     }
-    const float max = rf_block_max(local_max, scratch);
-    float local_sum = 0.0f;
-    for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
-        const float e = rf_expf(s[j] - max);
-        s[j] = e;
-        local_sum += e;
-    }
-    const float sum = rf_block_sum(local_sum, scratch);
     __syncthreads();
-    const float inv = 1.0f / sum;
+    // Each output element walks the positions in order, as ggml does.
     for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) {
-        float acc = 0.0f;
+        float max = -RF_INFINITY, sum = 0.0f, acc = 0.0f;
         for (rf_u32 j = first; j < total; ++j) {
-            acc = rf_fmaf(s[j], rf_half_to_float(v[((rf_u64)j * n_head_kv + kvh) * head_dim_v + d]), acc);
+            const float sj = s[j];
+            float ms = 1.0f, vs = 1.0f;
+            if (sj > max) {
+                ms = rf_expf(max - sj);
+                max = sj;
+                acc = rf_round_half(acc * ms);
+            } else {
+                vs = rf_expf(sj - max);
+            }
+            const float vj = rf_half_to_float(v[((rf_u64)j * n_head_kv + kvh) * head_dim_v + d]);
+            acc = rf_round_half(rf_fmaf(vj, vs, acc));
+            sum = sum * ms + vs;
         }
-        out[(rf_u64)h * head_dim_v + d] = acc * inv;
+        out[(rf_u64)h * head_dim_v + d] = acc * (1.0f / sum);
     }
 }

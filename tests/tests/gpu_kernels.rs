@@ -514,3 +514,91 @@ fn quantized_matvec_matches_dequantized_weights() {
         assert!(worst < 1e-5, "{kernel}: {worst}");
     }
 }
+
+#[test]
+fn activation_quantization_and_q8_matvec_match_the_cpu() {
+    use rocmforge_gguf::{GgmlType, quant};
+    let Some(device) = gpu("activation_quantization_and_q8_matvec_match_the_cpu") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let module = module(&device, KernelModule::QuantMatvec);
+    let (rows, cols) = (64usize, 1024usize);
+    let x = values(cols, 5);
+    let mut dx = device.alloc::<f32>(cols).unwrap();
+    stream.upload(&mut dx.as_view_mut(), &x).unwrap();
+    // Q8_0 activations: f16 d = max|x| / 127, q = round-half-even(x * 127 / max|x|).
+    let blocks = (cols / 32) as u32;
+    let dq = device.alloc::<u8>(cols / 32 * 34).unwrap();
+    let quantize = module.function("rf_quantize_q8_0").unwrap();
+    // SAFETY: rf_quantize_q8_0(const float* x, u8* out, u32 blocks).
+    unsafe {
+        stream
+            .launch(&quantize)
+            .arg(&dx)
+            .arg(&dq)
+            .arg(&blocks)
+            .run(LaunchConfig::for_elements(blocks as usize, 64).unwrap())
+    }
+    .unwrap();
+    let mut got = vec![0u8; cols / 32 * 34];
+    stream.download(&dq.as_view(), &mut got).unwrap();
+    let mut want = Vec::new();
+    for block in x.chunks(32) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        want.extend_from_slice(&half::f16::from_f32(amax / 127.0).to_le_bytes());
+        want.extend(
+            block
+                .iter()
+                .map(|&v| (v * id).round_ties_even() as i8 as u8),
+        );
+    }
+    assert_eq!(got, want, "Q8_0 activation blocks");
+
+    let weights = values(rows * cols, 6);
+    let bytes = quant::quantize_to_vec(GgmlType::Q4_0, &weights).unwrap();
+    let mut dw = device.alloc::<u8>(bytes.len()).unwrap();
+    stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
+    let dy = device.alloc::<f32>(rows).unwrap();
+    let matvec = module.function("rf_matvec_q4_0_q8").unwrap();
+    let warps = 256 / device.warp_size().unwrap();
+    let config = LaunchConfig {
+        grid: (rows.div_ceil(warps) as u32, 1, 1),
+        block: (256, 1, 1),
+        shared_bytes: 0,
+    };
+    let (r, c) = (rows as u32, cols as u32);
+    // SAFETY: rf_matvec_q4_0_q8(const u8* w, const u8* xq, float* y, u32 rows, u32 cols).
+    unsafe {
+        stream
+            .launch(&matvec)
+            .arg(&dw)
+            .arg(&dq)
+            .arg(&dy)
+            .arg(&r)
+            .arg(&c)
+            .run(config)
+    }
+    .unwrap();
+    let mut y = vec![0f32; rows];
+    stream.download(&dy.as_view(), &mut y).unwrap();
+    let f16_at = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+    for (row, &got) in y.iter().enumerate() {
+        let w = &bytes[row * (cols / 32) * 18..(row + 1) * (cols / 32) * 18];
+        let mut sum = 0f64;
+        for (wb, ab) in w.chunks(18).zip(want.chunks(34)) {
+            let mut s = 0i32;
+            for i in 0..16 {
+                let q = wb[2 + i];
+                s += (i32::from(q & 15) - 8) * i32::from(ab[2 + i] as i8)
+                    + (i32::from(q >> 4) - 8) * i32::from(ab[18 + i] as i8);
+            }
+            sum += f64::from(s) * f64::from(f16_at(wb)) * f64::from(f16_at(ab));
+        }
+        assert!(
+            (f64::from(got) - sum).abs() <= 1e-4 * sum.abs().max(1.0),
+            "row {row}: {got} vs {sum}"
+        );
+    }
+}

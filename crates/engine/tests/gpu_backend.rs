@@ -1,9 +1,8 @@
 //! The GPU backend on tiny random models of every architecture and weight type,
-//! eager and lazy: logits of every prompt position against the plain f64
-//! reference on the dequantized weights, and against the CPU backend, whose 8-bit
-//! activations put it 1-2 % away from the reference on such models (the GPU's
-//! matrix products keep f32 activations). Without a usable GPU each test says so
-//! and passes (CI has none).
+//! eager and lazy: logits of every prompt position within 3e-2 of the CPU
+//! backend's (the GPU quantizes activations and rounds attention as the CPU
+//! does) and as close to the plain f64 reference as the CPU is. Without a usable GPU each test says so and
+//! passes (CI has none).
 
 use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::gpu::{GpuBackend, Residency};
@@ -40,11 +39,15 @@ fn relative_error(got: &[f32], want: impl Iterator<Item = f64> + Clone) -> f64 {
     (diff / norm).sqrt()
 }
 
-/// GPU against the f64 reference: f32 products, f16 key/value cache.
-const REFERENCE_TOLERANCE: f64 = 2e-3;
-/// GPU against the CPU backend (the CPU's own distance to the reference on
-/// quantized random models, see tests/reference.rs).
+/// GPU against the CPU backend: both multiply the same quantized activations
+/// and round attention alike; what differs is the order of float sums (and
+/// `expf`), which random tiny models amplify: the worst position measured on an
+/// H100 was 2.1e-2 (gemma3, Q4_K_M), most are far below. The target is 1e-2.
 const CPU_TOLERANCE: f64 = 3e-2;
+/// GPU against the f64 reference on the dequantized weights: the CPU's own
+/// distance to it on quantized random models (8-bit activations, see
+/// tests/reference.rs).
+const REFERENCE_TOLERANCE: f64 = 3e-2;
 
 #[test]
 fn gpu_logits_match_cpu_on_every_architecture_and_type() {

@@ -43,6 +43,8 @@ struct Scratch {
     logits: DeviceBuffer<f32>,
     rope: DeviceBuffer<f32>,
     scores: DeviceBuffer<f32>,
+    /// The quantized activations of the current matrix-vector product.
+    xq: DeviceBuffer<u8>,
 }
 
 /// Runs a model on one GPU.
@@ -80,16 +82,21 @@ fn upload_opt(
         .transpose()
 }
 
-/// The matrix-vector kernel for a weight type, if there is one yet.
-fn matvec_kernel(ty: GgmlType) -> Option<&'static str> {
+/// The matrix-vector kernel for a weight type and the quantizer its activations
+/// go through first (name, values per block), chosen as the CPU backend prepares
+/// activations, so that both multiply the same numbers: Q8_0 blocks for the
+/// Q8_0 family, Q8_K blocks for K-quants, f16 rounding for F16 weights.
+fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'static str, usize)>)> {
+    const Q8_0: Option<(&str, usize)> = Some(("rf_quantize_q8_0", 32));
+    const Q8_K: Option<(&str, usize)> = Some(("rf_quantize_q8_k", 256));
     Some(match ty {
-        GgmlType::Q8_0 => "rf_matvec_q8_0",
-        GgmlType::Q4_0 => "rf_matvec_q4_0",
-        GgmlType::Q5_0 => "rf_matvec_q5_0",
-        GgmlType::Q4_K => "rf_matvec_q4_k",
-        GgmlType::Q6_K => "rf_matvec_q6_k",
-        GgmlType::F16 => "rf_matvec_f16",
-        GgmlType::F32 => "rf_matvec_f32",
+        GgmlType::Q8_0 => ("rf_matvec_q8_0_q8", Q8_0),
+        GgmlType::Q4_0 => ("rf_matvec_q4_0_q8", Q8_0),
+        GgmlType::Q5_0 => ("rf_matvec_q5_0_q8", Q8_0),
+        GgmlType::Q4_K => ("rf_matvec_q4_k_q8", Q8_K),
+        GgmlType::Q6_K => ("rf_matvec_q6_k_q8", Q8_K),
+        GgmlType::F16 => ("rf_matvec_f16_x16", None),
+        GgmlType::F32 => ("rf_matvec_f32", None),
         _ => return None,
     })
 }
@@ -170,6 +177,12 @@ impl<'m> GpuBackend<'m> {
             logits: alloc(c.n_vocab)?,
             rope: alloc(c.head_dim)?,
             scores: alloc(c.n_head * context)?,
+            // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
+            xq: device.alloc::<u8>(
+                (c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 32 * 34)
+                    .max(c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 256 * 292)
+                    .max(1),
+            )?,
         };
         Ok(GpuBackend {
             device: device.clone(),
@@ -230,11 +243,28 @@ impl GpuBackend<'_> {
             None => self.weights.global(&weight.name),
         }
         .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))?;
-        let name = matvec_kernel(weight.ty).ok_or_else(|| EngineError::UnsupportedTensorType {
-            name: weight.name.clone(),
-            ty: weight.ty,
-        })?;
-        let function = self.module(KernelModule::QuantMatvec).function(name)?;
+        let (name, quantizer) =
+            matvec_kernel(weight.ty).ok_or_else(|| EngineError::UnsupportedTensorType {
+                name: weight.name.clone(),
+                ty: weight.ty,
+            })?;
+        let module = self.module(KernelModule::QuantMatvec);
+        let function = module.function(name)?;
+        if let Some((quantize, block)) = quantizer {
+            let blocks = (weight.cols / block) as u32;
+            let quantize = module.function(quantize)?;
+            let config = LaunchConfig::for_elements(blocks as usize, 64)?;
+            // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
+            // cols floats, xq room for the blocks of the widest input (sized at new).
+            unsafe {
+                self.stream
+                    .launch(&quantize)
+                    .arg(x)
+                    .arg(&self.scratch.xq)
+                    .arg(&blocks)
+                    .run(config)
+            }?;
+        }
         let rows_per_block = BLOCK as usize / self.device.warp_size()?;
         let config = LaunchConfig {
             grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
@@ -242,18 +272,18 @@ impl GpuBackend<'_> {
             shared_bytes: 0,
         };
         let (rows, cols) = (weight.rows as u32, weight.cols as u32);
-        // SAFETY: rf_matvec_<type>(const u8* w, const float* x, float* y, u32 rows, u32 cols):
-        // the tensor holds rows x cols values of its type (checked at load), x has
-        // cols floats and y rows floats (scratch sized from the configuration).
+        // SAFETY: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
+        // float* y, u32 rows, u32 cols): the tensor holds rows x cols values of its
+        // type (checked at load), x cols floats or xq their blocks (quantized just
+        // above), y rows floats (scratch sized from the configuration).
         unsafe {
-            self.stream
-                .launch(&function)
-                .arg(&tensor.data)
-                .arg(x)
-                .arg(y)
-                .arg(&rows)
-                .arg(&cols)
-                .run(config)
+            let launch = self.stream.launch(&function).arg(&tensor.data);
+            let launch = if quantizer.is_some() {
+                launch.arg(&self.scratch.xq)
+            } else {
+                launch.arg(x)
+            };
+            launch.arg(y).arg(&rows).arg(&cols).run(config)
         }?;
         Ok(())
     }
