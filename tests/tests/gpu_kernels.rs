@@ -19,6 +19,40 @@ fn module(device: &Device, which: KernelModule) -> Module {
         .unwrap_or_else(|e| panic!("loading {} for {arch}: {e}", which.name()))
 }
 
+/// Launches an `rf_matvec_*` kernel (one warp per row, 256 threads a block):
+/// `rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq, float* y,
+/// u32 rows, u32 cols)`.
+fn launch_matvec<X>(
+    stream: &Stream,
+    function: &rocmforge_hip::Function<'_>,
+    w: &DeviceBuffer<u8>,
+    x: &DeviceBuffer<X>,
+    y: &DeviceBuffer<f32>,
+    rows: usize,
+    cols: usize,
+) {
+    let warps = 256 / stream.device().warp_size().unwrap();
+    let config = LaunchConfig {
+        grid: (rows.div_ceil(warps) as u32, 1, 1),
+        block: (256, 1, 1),
+        shared_bytes: 0,
+    };
+    let (r, c) = (rows as u32, cols as u32);
+    // SAFETY: the callers pass w with rows x cols values of the kernel's type, x
+    // with the cols activations it reads (floats or their blocks) and y rows floats.
+    unsafe {
+        stream
+            .launch(function)
+            .arg(w)
+            .arg(x)
+            .arg(y)
+            .arg(&r)
+            .arg(&c)
+            .run(config)
+    }
+    .unwrap();
+}
+
 /// Deterministic values in [-2, 2).
 fn values(n: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -477,26 +511,7 @@ fn quantized_matvec_matches_dequantized_weights() {
         stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
         let dy = device.alloc::<f32>(rows).unwrap();
         let function = module.function(kernel).unwrap();
-        let warps_per_block = 256 / device.warp_size().unwrap();
-        let config = LaunchConfig {
-            grid: (rows.div_ceil(warps_per_block) as u32, 1, 1),
-            block: (256, 1, 1),
-            shared_bytes: 0,
-        };
-        let (r, c) = (rows as u32, cols as u32);
-        // SAFETY: rf_matvec_<type>(const u8* w, const float* x, float* y, u32 rows, u32 cols);
-        // w holds rows x cols values of the type, x cols floats, y rows floats.
-        unsafe {
-            stream
-                .launch(&function)
-                .arg(&dw)
-                .arg(&dx)
-                .arg(&dy)
-                .arg(&r)
-                .arg(&c)
-                .run(config)
-        }
-        .unwrap();
+        launch_matvec(&stream, &function, &dw, &dx, &dy, rows, cols);
         let mut y = vec![0f32; rows];
         stream.download(&dy.as_view(), &mut y).unwrap();
         let mut worst = 0f64;
@@ -562,25 +577,7 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
     stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
     let dy = device.alloc::<f32>(rows).unwrap();
     let matvec = module.function("rf_matvec_q4_0_q8").unwrap();
-    let warps = 256 / device.warp_size().unwrap();
-    let config = LaunchConfig {
-        grid: (rows.div_ceil(warps) as u32, 1, 1),
-        block: (256, 1, 1),
-        shared_bytes: 0,
-    };
-    let (r, c) = (rows as u32, cols as u32);
-    // SAFETY: rf_matvec_q4_0_q8(const u8* w, const u8* xq, float* y, u32 rows, u32 cols).
-    unsafe {
-        stream
-            .launch(&matvec)
-            .arg(&dw)
-            .arg(&dq)
-            .arg(&dy)
-            .arg(&r)
-            .arg(&c)
-            .run(config)
-    }
-    .unwrap();
+    launch_matvec(&stream, &matvec, &dw, &dq, &dy, rows, cols);
     let mut y = vec![0f32; rows];
     stream.download(&dy.as_view(), &mut y).unwrap();
     let f16_at = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();

@@ -102,7 +102,40 @@ pub enum Logits {
     From(usize),
 }
 
-/// Executes a plan: the CPU backend now, the GPU backend later.
+impl Logits {
+    /// The first of `n` (≥ 1) batch positions whose logits are wanted: they form
+    /// a suffix of the batch.
+    pub fn first_output(self, n: usize) -> usize {
+        match self {
+            Logits::Last => n - 1,
+            Logits::All => 0,
+            Logits::From(first) => first.min(n - 1),
+        }
+    }
+}
+
+/// Checks a batch before a backend runs it: it fits after the `start` positions
+/// already cached in a context of `capacity`, and every token is in the vocabulary.
+pub(crate) fn check_batch(
+    model: &Model,
+    start: usize,
+    capacity: usize,
+    tokens: &[u32],
+) -> Result<(), EngineError> {
+    if start + tokens.len() > capacity {
+        return Err(EngineError::ContextFull {
+            needed: start + tokens.len(),
+            context: capacity,
+        });
+    }
+    let vocab = model.config.n_vocab;
+    if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+        return Err(EngineError::TokenOutOfRange { id: bad, vocab });
+    }
+    Ok(())
+}
+
+/// Executes a plan: the CPU and GPU backends implement it.
 pub trait Backend {
     /// Runs `tokens` at the positions after those already in `kv`, appends their
     /// keys and values to `kv`, and writes `n_vocab` logits per requested token

@@ -10,7 +10,7 @@ use crate::EngineError;
 use crate::config::Activation;
 use crate::kv_cache::KvCache;
 use crate::model::{LayerWeights, Model};
-use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits};
+use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits, check_batch};
 
 /// How attention rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,18 +71,7 @@ impl Backend for CpuBackend {
             return Ok(());
         }
         let start = kv.len();
-        if start + n > kv.capacity() {
-            return Err(EngineError::ContextFull {
-                needed: start + n,
-                context: kv.capacity(),
-            });
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(EngineError::TokenOutOfRange {
-                id: bad,
-                vocab: c.n_vocab,
-            });
-        }
+        check_batch(model, start, kv.capacity(), tokens)?;
         let e = c.n_embd;
         resize(&mut self.x, n * e);
         let embd_bytes = model.bytes(&model.token_embd);
@@ -94,11 +83,7 @@ impl Backend for CpuBackend {
             }
         }
         // Tokens whose logits are wanted: a suffix of the batch.
-        let first_out = match which {
-            Logits::Last => n - 1,
-            Logits::All => 0,
-            Logits::From(first) => first.min(n - 1),
-        };
+        let first_out = which.first_output(n);
         let n_out = n - first_out;
         let last = plan.layers.len().saturating_sub(1);
         let mut rows = n;

@@ -13,7 +13,7 @@ use crate::config::{Activation, RopeStyle};
 use crate::cpu::linear;
 use crate::kv_cache::KvCache;
 use crate::model::{Model, Weight};
-use crate::plan::{Backend, ExecutionPlan, Logits};
+use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
 
 const BLOCK: u32 = 256;
 
@@ -583,24 +583,8 @@ impl Backend for GpuBackend<'_> {
             return Ok(());
         }
         let start = kv.len();
-        let capacity = kv.capacity().min(self.context);
-        if start + n > capacity {
-            return Err(EngineError::ContextFull {
-                needed: start + n,
-                context: capacity,
-            });
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(EngineError::TokenOutOfRange {
-                id: bad,
-                vocab: c.n_vocab,
-            });
-        }
-        let first_out = match which {
-            Logits::Last => n - 1,
-            Logits::All => 0,
-            Logits::From(first) => first.min(n - 1),
-        };
+        check_batch(model, start, kv.capacity().min(self.context), tokens)?;
+        let first_out = which.first_output(n);
         let mut row = vec![0f32; c.n_vocab];
         for (t, &token) in tokens.iter().enumerate() {
             self.token(model, plan, token, start + t)?;
