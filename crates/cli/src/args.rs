@@ -220,6 +220,9 @@ pub struct BenchArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,
+    /// Where to run: `auto`, `cpu`, `gpu` or `gpu:N` (as for run).
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceChoice,
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,

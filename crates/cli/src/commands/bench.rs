@@ -9,7 +9,7 @@ use std::time::Instant;
 use rocmforge_engine::{Model, Session};
 use serde_json::json;
 
-use crate::args::{BenchArgs, DeviceChoice, ModelArgs, ResidencyArg};
+use crate::args::{BenchArgs, ModelArgs, ResidencyArg};
 use crate::format::human_bytes;
 
 pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -22,24 +22,25 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
         model: args.model.clone(),
         ctx_size: None,
         threads: args.threads,
-        // This command runs on the CPU backend (the GPU backend feeds prompts one
-        // token at a time so far).
-        device: DeviceChoice::Cpu,
+        device: args.device,
         residency: ResidencyArg::Eager,
     };
     let (model, _) = super::run::load(&model_args)?;
     let context = args.n_prompt.max(args.n_gen).max(1);
     let threads = rayon::current_num_threads();
+    // One session for every test and repetition (emptied before each): a GPU
+    // backend uploads the model once.
+    let (mut session, backend) = super::session_on(&model, context, &model_args)?;
     let mut rows = Vec::new();
     if args.n_prompt > 0 {
         let speeds = measure(args.repetitions, || {
-            prompt_test(&model, args.n_prompt, context)
+            prompt_test(&model, &mut session, args.n_prompt)
         })?;
         rows.push((format!("pp{}", args.n_prompt), args.n_prompt, speeds));
     }
     if args.n_gen > 0 {
         let speeds = measure(args.repetitions, || {
-            generation_test(&model, args.n_gen, context)
+            generation_test(&model, &mut session, args.n_gen)
         })?;
         rows.push((format!("tg{}", args.n_gen), args.n_gen, speeds));
     }
@@ -59,7 +60,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
                 json!({"test": test, "n_tokens": tokens, "tokens_per_second": mean, "stddev": sd, "samples": speeds})
             })
             .collect();
-        let report = json!({"model": name, "size_bytes": size, "params": params, "backend": "CPU", "threads": threads, "tests": tests});
+        let report = json!({"model": name, "size_bytes": size, "params": params, "backend": backend, "threads": threads, "tests": tests});
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
@@ -72,7 +73,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
         let (mean, sd) = mean_sd(speeds);
         writeln!(
             out,
-            "| {name} | {} | {:.2} M | CPU | {threads} | {test} | {mean:.2} ± {sd:.2} |",
+            "| {name} | {} | {:.2} M | {backend} | {threads} | {test} | {mean:.2} ± {sd:.2} |",
             human_bytes(size as u64),
             params as f64 / 1e6
         )?;
@@ -91,17 +92,21 @@ fn measure(
         .collect()
 }
 
-fn prompt_test(model: &Model, n: usize, context: usize) -> anyhow::Result<(usize, f64)> {
+fn prompt_test(model: &Model, session: &mut Session<'_>, n: usize) -> anyhow::Result<(usize, f64)> {
     let tokens = bench_tokens(model, n);
-    let mut session = Session::new(model, context);
+    session.clear();
     let started = Instant::now();
     session.eval(&tokens)?;
     Ok((n, started.elapsed().as_secs_f64()))
 }
 
-fn generation_test(model: &Model, n: usize, context: usize) -> anyhow::Result<(usize, f64)> {
+fn generation_test(
+    model: &Model,
+    session: &mut Session<'_>,
+    n: usize,
+) -> anyhow::Result<(usize, f64)> {
     let tokens = bench_tokens(model, n);
-    let mut session = Session::new(model, context);
+    session.clear();
     let started = Instant::now();
     for token in tokens {
         session.eval(&[token])?;

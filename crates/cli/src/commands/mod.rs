@@ -29,6 +29,15 @@ pub fn session<'m>(
     context: usize,
     args: &crate::args::ModelArgs,
 ) -> anyhow::Result<rocmforge_engine::Session<'m>> {
+    session_on(model, context, args).map(|(session, _)| session)
+}
+
+/// [`session`], also telling which backend runs it (`"CPU"` or `"GPU"`).
+pub fn session_on<'m>(
+    model: &'m rocmforge_engine::Model,
+    context: usize,
+    args: &crate::args::ModelArgs,
+) -> anyhow::Result<(rocmforge_engine::Session<'m>, &'static str)> {
     use crate::args::{DeviceChoice, ResidencyArg};
     use rocmforge_engine::Session;
     use rocmforge_engine::gpu::{GpuBackend, Residency};
@@ -47,17 +56,20 @@ pub fn session<'m>(
         );
         Ok(Session::with_backend(model, context, Box::new(backend)))
     };
+    let cpu = || (Session::new(model, context), "CPU");
     match args.device {
-        DeviceChoice::Cpu => Ok(Session::new(model, context)),
-        DeviceChoice::Gpu(n) => on_gpu(Device::new(n)?),
+        DeviceChoice::Cpu => Ok(cpu()),
+        DeviceChoice::Gpu(n) => Ok((on_gpu(Device::new(n)?)?, "GPU")),
         DeviceChoice::Auto => match Device::first_usable() {
-            Ok(device) => on_gpu(device).or_else(|error| {
-                eprintln!("device: CPU (the GPU backend cannot run this model: {error:#})");
-                Ok(Session::new(model, context))
-            }),
+            Ok(device) => Ok(on_gpu(device)
+                .map(|session| (session, "GPU"))
+                .unwrap_or_else(|error| {
+                    eprintln!("device: CPU (the GPU backend cannot run this model: {error:#})");
+                    cpu()
+                })),
             Err(error) => {
                 eprintln!("device: CPU (no usable GPU: {error})");
-                Ok(Session::new(model, context))
+                Ok(cpu())
             }
         },
     }
