@@ -272,10 +272,10 @@ impl GpuBackend<'_> {
             shared_bytes: 0,
         };
         let (rows, cols) = (weight.rows as u32, weight.cols as u32);
-        // SAFETY: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
-        // float* y, u32 rows, u32 cols): the tensor holds rows x cols values of its
-        // type (checked at load), x cols floats or xq their blocks (quantized just
-        // above), y rows floats (scratch sized from the configuration).
+        // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
+        // float* y, u32 rows, u32 cols).
+        // SAFETY: the tensor holds rows x cols values of its type (checked at load), x
+        // cols floats or xq their blocks (quantized above), y rows floats (scratch).
         unsafe {
             let launch = self.stream.launch(&function).arg(&tensor.data);
             let launch = if quantizer.is_some() {
@@ -526,10 +526,10 @@ impl GpuBackend<'_> {
                 block: (BLOCK, 1, 1),
                 shared_bytes: 0,
             };
-            // SAFETY: rf_attend_f16(q, k, v, out, scores, n_head, n_head_kv, head_dim,
-            // head_dim_v, first, total, stride, scale): q holds n_head x head_dim, the
-            // caches `context` positions of n_head_kv heads (total <= context), out
-            // n_head x head_dim_v and scores n_head x context floats.
+            // Kernel: rf_attend_f16(q, k, v, out, scores, n_head, n_head_kv, head_dim,
+            // head_dim_v, first, total, stride, scale).
+            // SAFETY: q holds n_head x head_dim, the caches `context` positions (total <=
+            // context), out n_head x head_dim_v and scores n_head x context floats.
             unsafe {
                 let mut launch = self
                     .stream
