@@ -336,12 +336,16 @@ pub(crate) type RepackedFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32], gemm:
 /// `out` holds `acts.len()` tokens × 8 rows.
 pub(crate) type Rows8Fn = fn(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
 
+/// Like [`TileFn`] for four weight rows at once, each output summed exactly as
+/// the one-row kernel sums it; `out` holds `acts.len()` tokens × 4 rows.
+pub(crate) type Rows4Fn = fn(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]);
+
 /// A kernel and the summation order it follows.
 #[derive(Clone, Copy)]
 enum Kernel {
     /// Any other order (ggml's `vec_dot`, its tiled K-quant kernel, or plain
-    /// scalar order).
-    Tile(TileFn),
+    /// scalar order), with a four-row variant where there is one.
+    Tile(TileFn, Option<Rows4Fn>),
     /// The order of llama.cpp's repacked kernels, with an eight-row variant
     /// where there is one.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -376,11 +380,14 @@ fn kernel(ty: GgmlType, rows: usize, tokens: usize, level: Level) -> Kernel {
             } else if tokens >= LLAMA_CPP_TILED_MIN_TOKENS
                 && let Some(k) = x86::tiled_kernel(ty)
             {
-                return Kernel::Tile(k);
+                return Kernel::Tile(k, None);
             }
-            Kernel::Tile(x86::kernel(ty).unwrap_or_else(|| scalar::kernel(ty)))
+            match x86::kernel(ty) {
+                Some(k) => Kernel::Tile(k, x86::rows4_kernel(ty)),
+                None => Kernel::Tile(scalar::kernel(ty), None),
+            }
         }
-        Level::Scalar => Kernel::Tile(scalar::kernel(ty)),
+        Level::Scalar => Kernel::Tile(scalar::kernel(ty), None),
     }
 }
 
@@ -488,7 +495,24 @@ fn run_chunk(
             *slot = acts.row(t0 + j);
         }
         let mut i = 0;
-        // Eight rows at a time where the kernel has that variant.
+        // Four or eight rows at a time where the kernel has that variant. The
+        // four-row kernels pay off from two tokens on; for one token the single
+        // sequential row stream the one-row kernel reads is faster.
+        if let Kernel::Tile(_, Some(k4)) = k
+            && tn > 1
+        {
+            let mut res = [0f32; TILE * 4];
+            while i + 4 <= n {
+                let rows: [&[u8]; 4] = std::array::from_fn(|r| w.row(r0 + i + r));
+                k4(&rows, &tile[..tn], &mut res[..tn * 4]);
+                for (j, values) in res[..tn * 4].chunks_exact(4).enumerate() {
+                    for (r, &v) in values.iter().enumerate() {
+                        sink(t0 + j, i + r, v);
+                    }
+                }
+                i += 4;
+            }
+        }
         if let Kernel::Repacked(_, Some(k8)) = k {
             let gemm = grouped.saturating_sub(t0).min(tn);
             let mut res = [0f32; TILE * 8];
@@ -506,7 +530,7 @@ fn run_chunk(
         let mut res = [0f32; TILE];
         for i in i..n {
             match k {
-                Kernel::Tile(k) => k(w.row(r0 + i), &tile[..tn], &mut res[..tn]),
+                Kernel::Tile(k, _) => k(w.row(r0 + i), &tile[..tn], &mut res[..tn]),
                 Kernel::Repacked(k, _) => {
                     let gemm = grouped.saturating_sub(t0).min(tn);
                     k(w.row(r0 + i), &tile[..tn], &mut res[..tn], gemm)

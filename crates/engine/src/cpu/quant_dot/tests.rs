@@ -431,3 +431,53 @@ fn eight_row_kernels_sum_like_the_one_row_kernels() {
         }
     }
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn four_row_kernels_sum_like_the_one_row_kernel() {
+    if simd_level() != Level::Avx2 {
+        return;
+    }
+    let mut rng = Rng(12);
+    let (rows, cols) = (8, 640);
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q5_0,
+        GgmlType::IQ4_NL,
+        GgmlType::MXFP4,
+    ] {
+        let data = weights(ty, rows, cols, &mut rng);
+        let w = WeightMatrix::new(ty, rows, cols, &data).unwrap();
+        let one_row = x86::kernel(ty).unwrap();
+        // The AVX2 variant always; the VNNI one where the CPU has it.
+        let mut variants = vec![("avx2", x86::rows4_avx2_kernel(ty).unwrap())];
+        if x86::has_vnni() {
+            variants.push(("vnni", x86::rows4_kernel(ty).unwrap()));
+        }
+        for tokens in 1..=TILE {
+            let mut acts = QuantizedActs::new(act_format(ty).unwrap());
+            acts.quantize(&rng.values(tokens * cols), cols);
+            let tile: Vec<&[u8]> = (0..tokens).map(|t| acts.row(t)).collect();
+            for (name, four_rows) in &variants {
+                for r0 in [0, 4] {
+                    let four: [&[u8]; 4] = std::array::from_fn(|i| w.row(r0 + i));
+                    let mut got = vec![f32::NAN; tokens * 4];
+                    four_rows(&four, &tile, &mut got);
+                    for i in 0..4 {
+                        let mut want = vec![0f32; tokens];
+                        one_row(w.row(r0 + i), &tile, &mut want);
+                        for (t, want) in want.iter().enumerate() {
+                            assert_eq!(
+                                got[t * 4 + i].to_bits(),
+                                want.to_bits(),
+                                "{ty} {name} {tokens} tokens, row {}",
+                                r0 + i
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! ones ggml forms, so results differ from the scalar kernels only in the order
 //! floats are added.
 
+mod rows4;
+
 use std::arch::x86_64::*;
 
 use rocmforge_gguf::GgmlType;
@@ -31,6 +33,10 @@ pub(super) fn kernel(ty: GgmlType) -> Option<TileFn> {
         _ => return None,
     })
 }
+
+pub(super) use rows4::kernel as rows4_kernel;
+#[cfg(test)]
+pub(super) use rows4::{avx2_kernel as rows4_avx2_kernel, has_vnni};
 
 /// The kernel that multiplies eight weight rows at once in llama.cpp's repacked
 /// order for `ty`, where one exists (see [`Rows8Fn`]).
