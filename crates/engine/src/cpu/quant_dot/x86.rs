@@ -284,6 +284,18 @@ fn f16_at(b: &[u8]) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }
 
+/// The f16 at the start of `b` in all eight lanes, as f32 (exact). Unlike
+/// [`f16_at`] this needs every lane of a conversion: when only lane 0 is used,
+/// LLVM loads the half with `vpinsrw`, which merges into whatever register it
+/// picks, and when that holds a running sum each block's scale waits for the
+/// previous block's sum.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_splat(b: &[u8]) -> __m256 {
+    let bits = u16::from_le_bytes([b[0], b[1]]);
+    _mm256_cvtph_ps(_mm_set1_epi16(bits as i16))
+}
+
 /// The f32 at the start of `b`.
 #[inline]
 fn f32_at(b: &[u8]) -> f32 {
@@ -390,36 +402,55 @@ fn table(values: &[i8; 16]) -> __m256i {
     _mm256_set_m128i(t, t)
 }
 
-/// Decodes one weight block of the Q8_0 family to 32 signed bytes and its scale.
+/// The 32 values of one weight block of the Q8_0 family as signed bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q8_0_family<const KIND: u8>(x: &[u8], lut: __m256i) -> (__m256i, f32) {
+fn q8_0_family_values<const KIND: u8>(x: &[u8], lut: __m256i) -> __m256i {
     match KIND {
-        Q8_0 => (load32(&x[2..]), f16_at(x)),
-        Q4_0 => (
-            _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
-            f16_at(x),
-        ),
+        Q8_0 => load32(&x[2..]),
+        Q4_0 => _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
         Q5_0 => {
             // Values without their high bit become nibble - 16 by setting the
             // top nibble; values with it are the nibble + 16 - 16.
             let high = _mm256_andnot_si256(bytes_from_bits_32(&x[2..]), _mm256_set1_epi8(-16));
-            (_mm256_or_si256(nibbles(&x[6..]), high), f16_at(x))
+            _mm256_or_si256(nibbles(&x[6..]), high)
         }
-        IQ4_NL => (_mm256_shuffle_epi8(lut, nibbles(&x[2..])), f16_at(x)),
-        _ => (_mm256_shuffle_epi8(lut, nibbles(&x[1..])), e8m0_half(x[0])),
+        _ => _mm256_shuffle_epi8(lut, nibbles(&x[if KIND == IQ4_NL { 2 } else { 1 }..])),
     }
 }
 
-/// Adds `dw * dy * Σ q·y` for one block to `acc`.
+/// The scale of one weight block of the Q8_0 family in all eight lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q8_0_block(q: __m256i, dw: f32, y: &[u8], acc: __m256) -> __m256 {
+fn q8_0_family_scale<const KIND: u8>(x: &[u8]) -> __m256 {
+    if KIND == MXFP4 {
+        _mm256_set1_ps(e8m0_half(x[0]))
+    } else {
+        f16_splat(x)
+    }
+}
+
+/// Decodes one weight block of the Q8_0 family to 32 signed bytes and its scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q8_0_family<const KIND: u8>(x: &[u8], lut: __m256i) -> (__m256i, f32) {
+    let d = if KIND == MXFP4 {
+        e8m0_half(x[0])
+    } else {
+        f16_at(x)
+    };
+    (q8_0_family_values::<KIND>(x, lut), d)
+}
+
+/// Adds `dw * dy * Σ q·y` for one block to `acc` (`dw` in every lane).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_block(q: __m256i, dw: __m256, y: &[u8], acc: __m256) -> __m256 {
     // maddubs needs an unsigned operand: |q| times y with q's sign.
     let aq = _mm256_sign_epi8(q, q);
     let sy = _mm256_sign_epi8(load32(&y[2..]), q);
     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), _mm256_set1_epi16(1));
-    let d = _mm256_set1_ps(dw * f16_at(y));
+    let d = _mm256_mul_ps(dw, f16_splat(y));
     _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
 }
 
@@ -442,15 +473,19 @@ fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &m
         // Decode: one accumulator as ggml, no index arithmetic.
         let mut acc = _mm256_setzero_ps();
         for (x, y) in w.chunks_exact(wsize).zip(acts[0].chunks_exact(34)) {
-            let (q, dw) = decode_q8_0_family::<KIND>(x, lut);
-            acc = q8_0_block(q, dw, y, acc);
+            let q = q8_0_family_values::<KIND>(x, lut);
+            acc = q8_0_block(q, q8_0_family_scale::<KIND>(x), y, acc);
         }
         out[0] = hsum(acc);
         return;
     }
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
-        let (q, dw) = decode_q8_0_family::<KIND>(&w[b * wsize..(b + 1) * wsize], lut);
+        let x = &w[b * wsize..(b + 1) * wsize];
+        let (q, dw) = (
+            q8_0_family_values::<KIND>(x, lut),
+            q8_0_family_scale::<KIND>(x),
+        );
         for t in 0..N {
             acc[t] = q8_0_block(q, dw, &acts[t][b * 34..(b + 1) * 34], acc[t]);
         }

@@ -20,8 +20,8 @@ use rocmforge_gguf::GgmlType;
 use super::super::Rows4Fn;
 use super::super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4};
 use super::{
-    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, decode_q8_0_family, f16_at, hsum, load32,
-    nibbles, prefetch, table,
+    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, f16_splat, hsum, load32, nibbles, prefetch,
+    q8_0_family_scale, q8_0_family_values, table,
 };
 
 /// Tokens per pass: four rows × four tokens are sixteen running sums.
@@ -125,11 +125,11 @@ fn rows4_avx2<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); N]; 4];
     let mut ys: [&[u8]; N] = [&[]; N];
-    let mut dy = [0f32; N];
+    let mut dy = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         for t in 0..N {
             ys[t] = &acts[t][b * 34..(b + 1) * 34];
-            dy[t] = f16_at(ys[t]);
+            dy[t] = f16_splat(ys[t]);
         }
         // Four row streams per thread are more than the hardware prefetcher
         // follows well.
@@ -137,44 +137,19 @@ fn rows4_avx2<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
             prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
         }
         for (row, acc) in rows.iter().zip(acc.iter_mut()) {
-            let (q, dw) = decode_q8_0_family::<KIND>(&row[b * wsize..(b + 1) * wsize], lut);
+            let x = &row[b * wsize..(b + 1) * wsize];
+            let q = q8_0_family_values::<KIND>(x, lut);
+            let dw = q8_0_family_scale::<KIND>(x);
             let aq = _mm256_sign_epi8(q, q);
             for t in 0..N {
                 let sy = _mm256_sign_epi8(load32(&ys[t][2..]), q);
                 let p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), ones);
-                let d = _mm256_set1_ps(dw * dy[t]);
+                let d = _mm256_mul_ps(dw, dy[t]);
                 acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
             }
         }
     }
     store_sums(&acc, out);
-}
-
-/// Lane `R` of the low half of `v` in all eight lanes (`v`'s halves are equal).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn lane<const R: usize>(v: __m256) -> __m256 {
-    match R {
-        0 => _mm256_permute_ps::<0x00>(v),
-        1 => _mm256_permute_ps::<0x55>(v),
-        2 => _mm256_permute_ps::<0xAA>(v),
-        _ => _mm256_permute_ps::<0xFF>(v),
-    }
-}
-
-/// Adds one block of weight row `R` times token `t` to `acc`: `neg` holds
-/// −128·Σy per lane, so `vpdpbusd` of (q + 128) with y lands on Σ q·y exactly.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn vnni_step<const R: usize>(
-    acc: __m256,
-    neg: __m256i,
-    qu: __m256i,
-    y: __m256i,
-    d: __m256,
-) -> __m256 {
-    let p = _mm256_dpbusd_epi32(neg, qu, y);
-    _mm256_fmadd_ps(lane::<R>(d), _mm256_cvtepi32_ps(p), acc)
 }
 
 /// A Q5_0 block's 32 values plus 128, as unsigned bytes: the nibble plus 128
@@ -189,9 +164,9 @@ fn q5_0_offset(x: &[u8]) -> __m256i {
 }
 
 /// Four weight rows times `N ≤ TOKENS` tokens with AVX-512 VNNI. `vpdpbusd`
-/// wants an unsigned operand, so the weights are offset by 128 (an XOR) and
-/// 128·Σy, formed once per token and block, is taken off again: the per-lane
-/// integer sums equal the AVX2 body's, so the outputs do too.
+/// wants an unsigned operand, so the weights are offset by 128 and 128·Σy,
+/// formed once per token and block, is taken off again: the per-lane integer
+/// sums equal the AVX2 body's, so the outputs do too.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]) {
     let nb = check::<KIND, N>(rows, acts, out);
@@ -202,39 +177,32 @@ fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
     let mut acc = [[_mm256_setzero_ps(); N]; 4];
     let mut y = [zero; N];
     let mut neg = [zero; N];
-    let mut dy = [0f32; N];
+    let mut dy = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         for t in 0..N {
             let block = &acts[t][b * 34..(b + 1) * 34];
             y[t] = load32(&block[2..]);
+            // −128·Σy per lane, so that `vpdpbusd` of (q + 128) with y, added to
+            // it, lands on Σ q·y exactly.
             neg[t] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, bias, y[t]));
-            dy[t] = f16_at(block);
+            dy[t] = f16_splat(block);
         }
         for row in rows {
             prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
         }
-        let mut qu = [zero; 4];
-        let mut dw = [0f32; 4];
-        for r in 0..4 {
-            let x = &rows[r][b * wsize..(b + 1) * wsize];
-            if KIND == Q5_0 {
-                qu[r] = q5_0_offset(x);
-                dw[r] = f16_at(x);
+        for (row, acc) in rows.iter().zip(acc.iter_mut()) {
+            let x = &row[b * wsize..(b + 1) * wsize];
+            let qu = if KIND == Q5_0 {
+                q5_0_offset(x)
             } else {
-                let (q, d) = decode_q8_0_family::<KIND>(x, lut);
-                qu[r] = _mm256_xor_si256(q, bias);
-                dw[r] = d;
+                _mm256_xor_si256(q8_0_family_values::<KIND>(x, lut), bias)
+            };
+            let dw = q8_0_family_scale::<KIND>(x);
+            for t in 0..N {
+                let p = _mm256_dpbusd_epi32(neg[t], qu, y[t]);
+                let d = _mm256_mul_ps(dw, dy[t]);
+                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
             }
-        }
-        let dw = _mm_setr_ps(dw[0], dw[1], dw[2], dw[3]);
-        for t in 0..N {
-            // dw·dy for the four rows (the same products as the AVX2 body's).
-            let d = _mm_mul_ps(dw, _mm_set1_ps(dy[t]));
-            let d = _mm256_set_m128(d, d);
-            acc[0][t] = vnni_step::<0>(acc[0][t], neg[t], qu[0], y[t], d);
-            acc[1][t] = vnni_step::<1>(acc[1][t], neg[t], qu[1], y[t], d);
-            acc[2][t] = vnni_step::<2>(acc[2][t], neg[t], qu[2], y[t], d);
-            acc[3][t] = vnni_step::<3>(acc[3][t], neg[t], qu[3], y[t], d);
         }
     }
     store_sums(&acc, out);
