@@ -296,6 +296,24 @@ fn f16_splat(b: &[u8]) -> __m256 {
     _mm256_cvtph_ps(_mm_set1_epi16(bits as i16))
 }
 
+/// The f16 at the start of each of `b`'s eight slices, one per lane, as f32
+/// (exact), gathered into one register before a single conversion.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_lanes(b: &[&[u8]; 8]) -> __m256 {
+    let h = |r: usize| i16::from_le_bytes([b[r][0], b[r][1]]);
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
+}
+
 /// The f32 at the start of `b`.
 #[inline]
 fn f32_at(b: &[u8]) -> f32 {
@@ -630,7 +648,7 @@ fn q8_0_family_rows8<const KIND: u8, const N: usize>(
                 p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(aq[r], sy), ones);
             }
             let sums = _mm256_cvtepi32_ps(sum_rows8(&p));
-            let d = _mm256_mul_ps(dwv, _mm256_set1_ps(f16_at(y)));
+            let d = _mm256_mul_ps(dwv, f16_splat(y));
             acc[t] = _mm256_fmadd_ps(sums, d, acc[t]);
         }
     }
@@ -666,11 +684,15 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
     let mut acc = [_mm256_setzero_ps(); N];
     let mut acc_min = [_mm256_setzero_ps(); N];
     for b in 0..nb {
-        let x: [&[u8]; 8] = std::array::from_fn(|r| &rows[r][b * 144..(b + 1) * 144]);
-        let sm: [[u8; 16]; 8] = std::array::from_fn(|r| scales_mins_k4(&x[r][4..16]));
-        let d: [f32; 8] = std::array::from_fn(|r| f16_at(x[r]));
-        let dmin: [f32; 8] = std::array::from_fn(|r| f16_at(&x[r][2..]));
-        let (dv, dminv) = (lanes_f32(&d), lanes_f32(&dmin));
+        let mut x: [&[u8]; 8] = [&[]; 8];
+        let mut x_dmin: [&[u8]; 8] = [&[]; 8];
+        let mut sm = [[0u8; 16]; 8];
+        for r in 0..8 {
+            x[r] = &rows[r][b * 144..(b + 1) * 144];
+            x_dmin[r] = &x[r][2..];
+            sm[r] = scales_mins_k4(&x[r][4..16]);
+        }
+        let (dv, dminv) = (f16_lanes(&x), f16_lanes(&x_dmin));
         // Sub-block k's min of each row, one per lane.
         let mins: [__m256i; 8] = std::array::from_fn(|k| {
             let m = |r: usize| i32::from(sm[r][8 + k]);
