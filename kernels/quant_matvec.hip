@@ -271,83 +271,118 @@ RF_KERNEL void rf_round_f16(float* x, rf_u64 n) {
     }
 }
 
-__device__ static __forceinline__ int rf_i8(const rf_u8* p, int i) { return (int)(signed char)p[i]; }
-
-__device__ static __forceinline__ float rf_dot_q8_0_q8(const rf_u8* b, const rf_u8* a) {
-    int s = 0;
-    for (int i = 0; i < 32; ++i) s += rf_i8(b, 2 + i) * rf_i8(a, 2 + i);
-    return (float)s * (rf_f16_at(b) * rf_f16_at(a));
+// Four bytes at `p` as one int, from two 16-bit loads: blocks of 18, 22, 34 and
+// 210 bytes keep only 2-byte alignment.
+__device__ static __forceinline__ int rf_load_b2(const rf_u8* p) {
+    const unsigned short* h = (const unsigned short*)p;
+    return (int)((rf_u32)h[0] | ((rf_u32)h[1] << 16));
 }
 
-__device__ static __forceinline__ float rf_dot_q4_0_q8(const rf_u8* b, const rf_u8* a) {
+// Four bytes at a 4-byte aligned `p`.
+__device__ static __forceinline__ int rf_load_b4(const rf_u8* p) { return *(const int*)p; }
+
+#define RF_NIBBLES 0x0F0F0F0F
+#define RF_ONES 0x01010101
+
+// The kernels below split every weight block into `Parts` parts; a warp's lanes
+// take consecutive parts of consecutive blocks, so their loads are contiguous.
+// Each part returns its share of the block's dot product as a float; the warp
+// adds the shares. Integer sums use rf_dp4a on packed bytes.
+
+// Q8_0 against Q8_0, part p of 2: values 16p..16p+15.
+__device__ static __forceinline__ float rf_part_q8_0(const rf_u8* b, const rf_u8* a, int p) {
     int s = 0;
-    for (int i = 0; i < 16; ++i) {
-        const int q = b[2 + i];
-        s += ((q & 15) - 8) * rf_i8(a, 2 + i) + ((q >> 4) - 8) * rf_i8(a, 18 + i);
+    for (int i = 0; i < 4; ++i) {
+        s = rf_dp4a(rf_load_b2(b + 2 + 16 * p + 4 * i), rf_load_b2(a + 2 + 16 * p + 4 * i), s);
     }
     return (float)s * (rf_f16_at(b) * rf_f16_at(a));
 }
 
-__device__ static __forceinline__ float rf_dot_q5_0_q8(const rf_u8* b, const rf_u8* a) {
-    const rf_u32 qh = (rf_u32)b[2] | ((rf_u32)b[3] << 8) | ((rf_u32)b[4] << 16) | ((rf_u32)b[5] << 24);
-    int s = 0;
-    for (int i = 0; i < 16; ++i) {
-        const int q = b[6 + i];
-        const int lo = ((q & 15) | (int)(((qh >> i) & 1) << 4)) - 16;
-        const int hi = ((q >> 4) | (int)(((qh >> (i + 16)) & 1) << 4)) - 16;
-        s += lo * rf_i8(a, 2 + i) + hi * rf_i8(a, 18 + i);
+// Q4_0 against Q8_0, part p of 2: nibble bytes 8p..8p+7, i.e. values 8p..8p+7
+// (low nibbles) and 16+8p..16+8p+7 (high nibbles); the values are nibble - 8.
+__device__ static __forceinline__ float rf_part_q4_0(const rf_u8* b, const rf_u8* a, int p) {
+    int s = 0, sum_a = 0;
+    for (int i = 0; i < 2; ++i) {
+        const int q = rf_load_b2(b + 2 + 8 * p + 4 * i);
+        const int lo = rf_load_b2(a + 2 + 8 * p + 4 * i);
+        const int hi = rf_load_b2(a + 18 + 8 * p + 4 * i);
+        s = rf_dp4a(q & RF_NIBBLES, lo, s);
+        s = rf_dp4a((q >> 4) & RF_NIBBLES, hi, s);
+        sum_a = rf_dp4a(RF_ONES, lo, rf_dp4a(RF_ONES, hi, sum_a));
     }
-    return (float)s * (rf_f16_at(b) * rf_f16_at(a));
+    return (float)(s - 8 * sum_a) * (rf_f16_at(b) * rf_f16_at(a));
 }
 
-// Q4_K against Q8_K: d_x * (d * sum_k scale_k * (q . x)_k - dmin * sum_k min_k * bsum_k).
-__device__ static __forceinline__ float rf_dot_q4_k_q8k(const rf_u8* b, const rf_u8* a) {
-    const float dx = *(const float*)a;
-    const rf_u8* qa = a + 4;
+// Bit 4 of each byte from four consecutive bits of `bits` starting at `first`.
+__device__ static __forceinline__ int rf_fifth_bits(rf_u32 bits, int first) {
+    const rf_u32 b = bits >> first;
+    return (int)(((b & 1) << 4) | ((b & 2) << 11) | ((b & 4) << 18) | ((b & 8) << 25));
+}
+
+// Q5_0 against Q8_0, part p of 2, laid out as Q4_0 with a fifth bit per value
+// (32 bits before the nibbles); the values are that 5-bit number - 16.
+__device__ static __forceinline__ float rf_part_q5_0(const rf_u8* b, const rf_u8* a, int p) {
+    const rf_u32 qh = (rf_u32)rf_load_b2(b + 2);
+    int s = 0, sum_a = 0;
+    for (int i = 0; i < 2; ++i) {
+        const int first = 8 * p + 4 * i;
+        const int q = rf_load_b2(b + 6 + first);
+        const int lo = rf_load_b2(a + 2 + first);
+        const int hi = rf_load_b2(a + 18 + first);
+        s = rf_dp4a((q & RF_NIBBLES) | rf_fifth_bits(qh, first), lo, s);
+        s = rf_dp4a(((q >> 4) & RF_NIBBLES) | rf_fifth_bits(qh, 16 + first), hi, s);
+        sum_a = rf_dp4a(RF_ONES, lo, rf_dp4a(RF_ONES, hi, sum_a));
+    }
+    return (float)(s - 16 * sum_a) * (rf_f16_at(b) * rf_f16_at(a));
+}
+
+// Q4_K against Q8_K, part k of 8: sub-block k (32 values) with its 6-bit scale
+// and minimum: d_x * (d * scale * (q . x) - dmin * min * (sum of x)).
+__device__ static __forceinline__ float rf_part_q4_k(const rf_u8* b, const rf_u8* a, int k) {
+    int sc, m;
+    rf_q4_k_scale_min(k, b + 4, &sc, &m);
+    const rf_u8* q = b + 16 + 32 * (k / 2);
+    const int shift = 4 * (k & 1);
+    const rf_u8* x = a + 4 + 32 * k;
+    int s = 0;
+    for (int i = 0; i < 8; ++i) {
+        s = rf_dp4a((rf_load_b4(q + 4 * i) >> shift) & RF_NIBBLES, rf_load_b4(x + 4 * i), s);
+    }
     const short* bsums = (const short*)(a + 260);
-    int scaled = 0, mins = 0;
-    for (int pair = 0; pair < 4; ++pair) {
-        int sc0, m0, sc1, m1;
-        rf_q4_k_scale_min(2 * pair, b + 4, &sc0, &m0);
-        rf_q4_k_scale_min(2 * pair + 1, b + 4, &sc1, &m1);
-        int d0 = 0, d1 = 0;
-        for (int i = 0; i < 32; ++i) {
-            const int q = b[16 + 32 * pair + i];
-            d0 += (q & 15) * (int)(signed char)qa[64 * pair + i];
-            d1 += (q >> 4) * (int)(signed char)qa[64 * pair + 32 + i];
-        }
-        scaled += sc0 * d0 + sc1 * d1;
-        mins += m0 * (bsums[4 * pair] + bsums[4 * pair + 1]) + m1 * (bsums[4 * pair + 2] + bsums[4 * pair + 3]);
-    }
-    return dx * rf_f16_at(b) * (float)scaled - dx * rf_f16_at(b + 2) * (float)mins;
+    const int sum_x = bsums[2 * k] + bsums[2 * k + 1];
+    const float dx = *(const float*)a;
+    return dx * (rf_f16_at(b) * (float)(sc * s) - rf_f16_at(b + 2) * (float)(m * sum_x));
 }
 
-// Q6_K against Q8_K: d_x * d * sum over groups of 16 of scale * ((q - 32) . x).
-__device__ static __forceinline__ float rf_dot_q6_k_q8k(const rf_u8* b, const rf_u8* a) {
-    const float dx = *(const float*)a;
-    const signed char* qa = (const signed char*)(a + 4);
-    const signed char* sc = (const signed char*)(b + 192);
+// Q6_K against Q8_K, part k of 8: half n = k / 4 of the block, quarter j = k % 4
+// of that half (32 values, two groups of 16 with their own scales). A value is
+// 4 low bits from `ql` and 2 high bits from `qh`, minus 32.
+__device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8* a, int k) {
+    const int n = k / 4, j = k % 4;
+    const rf_u8* ql = b + 64 * n + 32 * (j & 1);
+    const int low_shift = 4 * (j / 2);
+    const rf_u8* qh = b + 128 + 32 * n;
+    const signed char* scales = (const signed char*)(b + 192) + 8 * n + 2 * j;
+    const rf_u8* x = a + 4 + 128 * n + 32 * j;
     int total = 0;
-    for (int half = 0; half < 2; ++half) {
-        const rf_u8* l = b + 64 * half;
-        const rf_u8* h = b + 128 + 32 * half;
-        const signed char* s = sc + 8 * half;
-        const signed char* xs = qa + 128 * half;
-        int part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int i = 0; i < 32; ++i) {
-            const int is = i / 16;
-            part[is] += (((l[i] & 15) | (((h[i] >> 0) & 3) << 4)) - 32) * xs[i];
-            part[is + 2] += (((l[i + 32] & 15) | (((h[i] >> 2) & 3) << 4)) - 32) * xs[i + 32];
-            part[is + 4] += (((l[i] >> 4) | (((h[i] >> 4) & 3) << 4)) - 32) * xs[i + 64];
-            part[is + 6] += (((l[i + 32] >> 4) | (((h[i] >> 6) & 3) << 4)) - 32) * xs[i + 96];
+    for (int g = 0; g < 2; ++g) {
+        int s = 0, sum_x = 0;
+        for (int i = 0; i < 4; ++i) {
+            const int at = 16 * g + 4 * i;
+            const int lo = (rf_load_b2(ql + at) >> low_shift) & RF_NIBBLES;
+            const int hi = ((rf_load_b2(qh + at) >> (2 * j)) & 0x03030303) << 4;
+            const int xv = rf_load_b4(x + at);
+            s = rf_dp4a(lo | hi, xv, s);
+            sum_x = rf_dp4a(RF_ONES, xv, sum_x);
         }
-        for (int k = 0; k < 8; ++k) total += s[k] * part[k];
+        total += scales[g] * (s - 32 * sum_x);
     }
-    return dx * rf_f16_at(b + 208) * (float)total;
+    return *(const float*)a * rf_f16_at(b + 208) * (float)total;
 }
 
 // One warp per row, on quantized activations (`a`: the row's activation blocks).
-template <float (*Dot)(const rf_u8*, const rf_u8*), int BlockBytes, int ActBytes, int BlockValues>
+template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
+          int BlockValues>
 __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
                                                    float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
     const long long row = rf_mv_row(rows);
@@ -357,8 +392,9 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
     const rf_u32 blocks = cols / BlockValues;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
     float sum = 0.0f;
-    for (rf_u32 b = rf_lane_id(); b < blocks; b += RF_WARP_SIZE) {
-        sum += Dot(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes);
+    for (rf_u32 t = rf_lane_id(); t < blocks * Parts; t += RF_WARP_SIZE) {
+        const rf_u32 b = t / Parts;
+        sum += Part(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes, (int)(t % Parts));
     }
     sum = rf_warp_sum(sum);
     if (rf_lane_id() == 0) {
@@ -371,19 +407,19 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
 // xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights)
 // or rf_quantize_q8_k (K-quants).
 RF_KERNEL void rf_matvec_q8_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_dot_q8_0_q8, 34, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q8_0, 2, 34, 34, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q4_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_dot_q4_0_q8, 18, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q4_0, 2, 18, 34, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q5_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_dot_q5_0_q8, 22, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q5_0, 2, 22, 34, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_dot_q4_k_q8k, 144, 292, 256>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q4_k, 8, 144, 292, 256>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_dot_q6_k_q8k, 210, 292, 256>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q6_k, 8, 210, 292, 256>(w, a, y, rows, cols);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

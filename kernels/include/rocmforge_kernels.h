@@ -39,6 +39,8 @@
 //                                   thread gets the result
 //   rf_sync_threads()               __syncthreads()
 //   rf_expf rf_logf rf_sqrtf rf_rsqrtf rf_fmaf rf_fmaxf rf_fminf rf_fabsf
+//   rf_dp4a(a, b, c)                c + the dot product of the four signed bytes of a
+//                                   and b (one instruction where the GPU has one)
 //   RF_INFINITY                     +inf as a float
 //
 // The warp-level helpers need every lane of the warp to take part (no divergent
@@ -177,6 +179,21 @@ __device__ static __forceinline__ float rf_fmaxf(float a, float b) { return __bu
 __device__ static __forceinline__ float rf_fminf(float a, float b) { return __builtin_fminf(a, b); }
 __device__ static __forceinline__ float rf_fabsf(float x) { return __builtin_fabsf(x); }
 
+// Signed 8-bit dot products: CDNA and RDNA2 have v_dot4_i32_i8, RDNA3 and RDNA4
+// the mixed-sign form; other targets add the four products.
+__device__ static __forceinline__ int rf_dp4a(int a, int b, int c) {
+#if defined(__gfx90a__) || defined(__gfx942__) || defined(__gfx1030__)
+    return __builtin_amdgcn_sdot4(a, b, c, false);
+#elif defined(__gfx1100__) || defined(__gfx1201__)
+    return __builtin_amdgcn_sudot4(true, a, true, b, c, false);
+#else
+    for (int i = 0; i < 32; i += 8) {
+        c += (int)(signed char)(a >> i) * (int)(signed char)(b >> i);
+    }
+    return c;
+#endif
+}
+
 // ---------------------------------------------------------------------------
 // NVIDIA: CUDA intrinsics
 // ---------------------------------------------------------------------------
@@ -234,6 +251,8 @@ __device__ static __forceinline__ float rf_fmaf(float a, float b, float c) { ret
 __device__ static __forceinline__ float rf_fmaxf(float a, float b) { return fmaxf(a, b); }
 __device__ static __forceinline__ float rf_fminf(float a, float b) { return fminf(a, b); }
 __device__ static __forceinline__ float rf_fabsf(float x) { return fabsf(x); }
+
+__device__ static __forceinline__ int rf_dp4a(int a, int b, int c) { return __dp4a(a, b, c); }
 
 #endif // platform
 

@@ -4,7 +4,7 @@
 //! kernels are looked up per launch and nothing is fused or captured yet.
 
 use rocmforge_gguf::GgmlType;
-use rocmforge_hip::{Device, DeviceBuffer, LaunchConfig, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, DeviceView, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
@@ -175,7 +175,8 @@ impl<'m> GpuBackend<'m> {
             gate: alloc(c.n_ff)?,
             up: alloc(c.n_ff)?,
             logits: alloc(c.n_vocab)?,
-            rope: alloc(c.head_dim)?,
+            // One rotation table per layer, uploaded together once per token.
+            rope: alloc(c.n_layer * c.head_dim)?,
             scores: alloc(c.n_head * context)?,
             // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
             xq: device.alloc::<u8>(
@@ -362,10 +363,11 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Rotates `heads` heads of `x` with the table in `scratch.rope`.
+    /// Rotates `heads` heads of `x` with `table` (cos, sin pairs).
     fn rope(
         &self,
         x: &DeviceBuffer<f32>,
+        table: &DeviceView<'_, f32>,
         heads: usize,
         head_dim: usize,
         dims: usize,
@@ -387,7 +389,7 @@ impl GpuBackend<'_> {
             self.stream
                 .launch(&function)
                 .arg(x)
-                .arg(&self.scratch.rope)
+                .arg(table)
                 .arg(&h)
                 .arg(&hd)
                 .arg(&d)
@@ -467,17 +469,24 @@ impl GpuBackend<'_> {
             .upload(&mut self.scratch.x.slice_mut(..e)?, &row)?;
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
         let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
-        for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
-            let table = rope_table(
+        // Every layer's rotation table in one upload: an upload waits for the
+        // stream, so one per layer would stall the GPU once per layer.
+        let mut tables = vec![0f32; plan.layers.len() * hd];
+        for (layer, table) in plan.layers.iter().zip(tables.chunks_exact_mut(hd)) {
+            let t = rope_table(
                 pos,
                 plan.rope_dims,
                 layer.attention.rope_base,
                 plan.rope_freq_scale,
                 model.rope_freqs.as_deref(),
             );
-            self.stream
-                .upload(&mut self.scratch.rope.slice_mut(..table.len())?, &table)?;
+            table[..t.len()].copy_from_slice(&t);
+        }
+        self.stream
+            .upload(&mut self.scratch.rope.slice_mut(..tables.len())?, &tables)?;
+        for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             let s = &self.scratch;
+            let table = s.rope.slice(il * hd..(il + 1) * hd)?;
             let v = &self.layers[il];
             self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
             self.matvec(Some(il), &w.wq, &s.h, &s.q)?;
@@ -497,8 +506,15 @@ impl GpuBackend<'_> {
                 self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
                 self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
             }
-            self.rope(&s.q, c.n_head, hd, plan.rope_dims, plan.rope_style)?;
-            self.rope(&s.k, c.n_head_kv, hd, plan.rope_dims, plan.rope_style)?;
+            self.rope(&s.q, &table, c.n_head, hd, plan.rope_dims, plan.rope_style)?;
+            self.rope(
+                &s.k,
+                &table,
+                c.n_head_kv,
+                hd,
+                plan.rope_dims,
+                plan.rope_style,
+            )?;
             if plan.scale_queries {
                 self.scale(&s.q, plan.attn_scale, q_dim)?;
             }
