@@ -420,6 +420,16 @@ fn table(values: &[i8; 16]) -> __m256i {
     _mm256_set_m128i(t, t)
 }
 
+/// Bytes per weight block of the Q8_0-family type `KIND`.
+const fn q8_0_family_block_bytes<const KIND: u8>() -> usize {
+    match KIND {
+        Q8_0 => 34,
+        Q4_0 | IQ4_NL => 18,
+        Q5_0 => 22,
+        _ => 17,
+    }
+}
+
 /// The 32 values of one weight block of the Q8_0 family as signed bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -476,12 +486,7 @@ fn q8_0_block(q: __m256i, dw: __m256, y: &[u8], acc: __m256) -> __m256 {
 /// 32 signed bytes and a scale, then multiplied with each token's block.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
-    let wsize = match KIND {
-        Q8_0 => 34,
-        Q4_0 | IQ4_NL => 18,
-        Q5_0 => 22,
-        _ => 17,
-    };
+    let wsize = q8_0_family_block_bytes::<KIND>();
     let nb = check(w, wsize, acts, 34, out, N);
     let lut = match KIND {
         IQ4_NL => table(&KVALUES_IQ4NL),

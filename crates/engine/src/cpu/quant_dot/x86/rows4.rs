@@ -21,7 +21,7 @@ use super::super::Rows4Fn;
 use super::super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4};
 use super::{
     IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, f16_splat, hsum, load32, nibbles, prefetch,
-    q8_0_family_scale, q8_0_family_values, table,
+    q8_0_family_block_bytes as block_bytes, q8_0_family_scale, q8_0_family_values, table,
 };
 
 /// Tokens per pass: four rows × four tokens are sixteen running sums.
@@ -73,16 +73,6 @@ pub(in super::super) fn has_vnni() -> bool {
             && is_x86_feature_detected!("avx512vl")
             && is_x86_feature_detected!("avx512bw")
     })
-}
-
-/// Bytes per weight block of the Q8_0-family type `KIND`.
-const fn block_bytes<const KIND: u8>() -> usize {
-    match KIND {
-        Q8_0 => 34,
-        Q4_0 | IQ4_NL => 18,
-        Q5_0 => 22,
-        _ => 17,
-    }
 }
 
 /// Checks the shapes both bodies rely on; returns the block count.
