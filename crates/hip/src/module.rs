@@ -1,7 +1,9 @@
 //! Code objects (AMD), cubins and PTX (NVIDIA) loaded from bytes.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::sync::Mutex;
 
 use rocmforge_hip_sys::hip::{hipFunction_t, hipModule_t};
 
@@ -12,7 +14,17 @@ use crate::error::{Error, Result};
 pub struct Module {
     raw: hipModule_t,
     device: Device,
+    /// Kernels looked up so far: a lookup is a runtime call, and decoding asks
+    /// for the same few kernels thousands of times a second.
+    functions: Mutex<HashMap<String, FunctionHandle>>,
 }
+
+/// A kernel handle as the runtime returns it, kept in [`Module`]'s cache.
+#[derive(Clone, Copy)]
+struct FunctionHandle(hipFunction_t);
+
+// SAFETY: a function handle may be used from any thread (see `Function`).
+unsafe impl Send for FunctionHandle {}
 
 // SAFETY: a module handle may be used from any thread.
 unsafe impl Send for Module {}
@@ -38,22 +50,46 @@ impl Module {
         Ok(Module {
             raw,
             device: device.clone(),
+            functions: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The kernel `name` (an `extern "C"` symbol of the module).
+    /// The kernel `name` (an `extern "C"` symbol of the module). Looked up once;
+    /// later calls for the same name return the cached handle.
     pub fn function(&self, name: &str) -> Result<Function<'_>> {
+        let cached = self
+            .functions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .copied();
+        let raw = match cached {
+            Some(FunctionHandle(raw)) => raw,
+            None => {
+                let raw = self.look_up(name)?;
+                self.functions
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(name.to_string(), FunctionHandle(raw));
+                raw
+            }
+        };
+        Ok(Function {
+            raw,
+            name: name.to_string(),
+            module: self,
+        })
+    }
+
+    /// Asks the runtime for the kernel `name`.
+    fn look_up(&self, name: &str) -> Result<hipFunction_t> {
         self.device.activate()?;
         let c_name = CString::new(name)
             .map_err(|_| Error::Invalid(format!("kernel name {name:?} contains NUL")))?;
         let mut raw: hipFunction_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer; the name is NUL-terminated.
         match unsafe { hip!(hipModuleGetFunction(&mut raw, self.raw, c_name.as_ptr())) } {
-            Ok(()) => Ok(Function {
-                raw,
-                name: name.to_string(),
-                module: self,
-            }),
+            Ok(()) => Ok(raw),
             Err(Error::Api(source)) => Err(Error::KernelNotFound {
                 name: name.to_string(),
                 source,

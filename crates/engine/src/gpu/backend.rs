@@ -49,7 +49,6 @@ struct Scratch {
 
 /// Runs a model on one GPU.
 pub struct GpuBackend<'m> {
-    device: Device,
     stream: Stream,
     weights: GpuWeights<'m>,
     modules: Vec<Module>,
@@ -59,6 +58,8 @@ pub struct GpuBackend<'m> {
     cache: Vec<(DeviceBuffer<u16>, DeviceBuffer<u16>)>,
     context: usize,
     scratch: Scratch,
+    /// Rows a matrix-vector block computes (one per warp), read once.
+    matvec_rows_per_block: usize,
 }
 
 fn upload(
@@ -186,7 +187,6 @@ impl<'m> GpuBackend<'m> {
             )?,
         };
         Ok(GpuBackend {
-            device: device.clone(),
             output_norm: upload(device, &stream, &model.output_norm)?,
             stream,
             weights,
@@ -195,6 +195,7 @@ impl<'m> GpuBackend<'m> {
             cache,
             context,
             scratch,
+            matvec_rows_per_block: BLOCK as usize / device.warp_size()?.max(1),
         })
     }
 
@@ -239,6 +240,38 @@ impl GpuBackend<'_> {
         x: &DeviceBuffer<f32>,
         y: &DeviceBuffer<f32>,
     ) -> Result<(), EngineError> {
+        self.matvecs(layer, x, &[(weight, y)])
+    }
+
+    /// Several `y = W x` with the same `x`, quantized once per activation format
+    /// (the products are grouped by format).
+    fn matvecs(
+        &self,
+        layer: Option<usize>,
+        x: &DeviceBuffer<f32>,
+        products: &[(&Weight, &DeviceBuffer<f32>)],
+    ) -> Result<(), EngineError> {
+        let quantizer = |w: &Weight| matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name));
+        let mut order: Vec<usize> = (0..products.len()).collect();
+        order.sort_by_key(|&i| quantizer(products[i].0));
+        let mut in_scratch = None;
+        for i in order {
+            let (weight, y) = products[i];
+            self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
+        }
+        Ok(())
+    }
+
+    /// One product of [`Self::matvecs`]; `in_scratch` names the quantizer whose
+    /// output `scratch.xq` holds for this `x`, if any.
+    fn matvec_once(
+        &self,
+        layer: Option<usize>,
+        weight: &Weight,
+        x: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        in_scratch: &mut Option<&'static str>,
+    ) -> Result<(), EngineError> {
         let tensor = match layer {
             Some(il) => self.weights.layer(il)?.get(&weight.name),
             None => self.weights.global(&weight.name),
@@ -251,7 +284,10 @@ impl GpuBackend<'_> {
             })?;
         let module = self.module(KernelModule::QuantMatvec);
         let function = module.function(name)?;
-        if let Some((quantize, block)) = quantizer {
+        if let Some((quantize, block)) = quantizer
+            && *in_scratch != Some(quantize)
+        {
+            *in_scratch = Some(quantize);
             let blocks = (weight.cols / block) as u32;
             let quantize = module.function(quantize)?;
             let config = LaunchConfig::for_elements(blocks as usize, 64)?;
@@ -266,7 +302,7 @@ impl GpuBackend<'_> {
                     .run(config)
             }?;
         }
-        let rows_per_block = BLOCK as usize / self.device.warp_size()?;
+        let rows_per_block = self.matvec_rows_per_block;
         let config = LaunchConfig {
             grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
             block: (BLOCK, 1, 1),
@@ -489,9 +525,11 @@ impl GpuBackend<'_> {
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
             let v = &self.layers[il];
             self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
-            self.matvec(Some(il), &w.wq, &s.h, &s.q)?;
-            self.matvec(Some(il), &w.wk, &s.h, &s.k)?;
-            self.matvec(Some(il), &w.wv, &s.h, &s.v)?;
+            self.matvecs(
+                Some(il),
+                &s.h,
+                &[(&w.wq, &s.q), (&w.wk, &s.k), (&w.wv, &s.v)],
+            )?;
             for ((bias, out), n) in v
                 .biases
                 .iter()
@@ -567,8 +605,7 @@ impl GpuBackend<'_> {
             self.add(&s.x, &s.o, &s.x, e)?;
 
             self.rms_norm(&s.x, &v.ffn_norm, &s.h, 1, e, c.rms_eps)?;
-            self.matvec(Some(il), &w.gate, &s.h, &s.gate)?;
-            self.matvec(Some(il), &w.up, &s.h, &s.up)?;
+            self.matvecs(Some(il), &s.h, &[(&w.gate, &s.gate), (&w.up, &s.up)])?;
             self.activation(layer.activation, c.n_ff)?;
             self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
             if let Some(norm) = &v.post_ffn_norm {

@@ -481,3 +481,39 @@ fn four_row_kernels_sum_like_the_one_row_kernel() {
         }
     }
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn eight_row_variants_sum_alike() {
+    if simd_level() != Level::Avx2 {
+        return;
+    }
+    let mut rng = Rng(13);
+    let (rows, cols) = (8, 512);
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::IQ4_NL,
+        GgmlType::MXFP4,
+        GgmlType::Q4_K,
+    ] {
+        let data = weights(ty, rows, cols, &mut rng);
+        let w = WeightMatrix::new(ty, rows, cols, &data).unwrap();
+        let eight: [&[u8]; 8] = std::array::from_fn(|r| w.row(r));
+        // The AVX2 variant and the one this CPU gets (VNNI where it has it).
+        let avx2 = x86::avx2_rows8_kernel(ty).unwrap();
+        let best = x86::repacked_rows8_kernel(ty).unwrap();
+        for tokens in 1..=TILE {
+            let mut acts = QuantizedActs::new(act_format(ty).unwrap());
+            acts.quantize(&rng.values(tokens * cols), cols);
+            let tile: Vec<&[u8]> = (0..tokens).map(|t| acts.row(t)).collect();
+            let gemm = tokens - tokens % 4;
+            let mut want = vec![f32::NAN; tokens * 8];
+            let mut got = vec![f32::NAN; tokens * 8];
+            avx2(&eight, &tile, &mut want, gemm);
+            best(&eight, &tile, &mut got, gemm);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), w.to_bits(), "{ty} {tokens} tokens, output {i}");
+            }
+        }
+    }
+}

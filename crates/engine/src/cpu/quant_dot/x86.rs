@@ -7,6 +7,7 @@
 //! floats are added.
 
 mod rows4;
+mod rows8_vnni;
 
 use std::arch::x86_64::*;
 
@@ -34,13 +35,23 @@ pub(super) fn kernel(ty: GgmlType) -> Option<TileFn> {
     })
 }
 
-pub(super) use rows4::kernel as rows4_kernel;
 #[cfg(test)]
-pub(super) use rows4::{avx2_kernel as rows4_avx2_kernel, has_vnni};
+pub(super) use rows4::avx2_kernel as rows4_avx2_kernel;
+pub(super) use rows4::{has_vnni, kernel as rows4_kernel};
 
 /// The kernel that multiplies eight weight rows at once in llama.cpp's repacked
 /// order for `ty`, where one exists (see [`Rows8Fn`]).
 pub(super) fn repacked_rows8_kernel(ty: GgmlType) -> Option<Rows8Fn> {
+    if has_vnni()
+        && let Some(k) = rows8_vnni::kernel(ty)
+    {
+        return Some(k);
+    }
+    avx2_rows8_kernel(ty)
+}
+
+/// [`repacked_rows8_kernel`] with AVX2 only.
+pub(super) fn avx2_rows8_kernel(ty: GgmlType) -> Option<Rows8Fn> {
     use GgmlType as T;
     Some(match ty {
         T::Q4_0 => rows8_q4_0,
