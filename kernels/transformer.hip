@@ -79,10 +79,10 @@ __device__ static __forceinline__ float rf_round_half(float x) {
 // Rounds as ggml-cpu's flash attention for small batches (and so as the CPU
 // backend decodes): the query in f16, an online softmax whose weighted sum of
 // values is kept in f16, one rounding per multiply-add. grid = (n_head, 1, 1).
-RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
-                             const rf_half* __restrict__ v, float* __restrict__ out,
-                             float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
-                             rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
+__device__ static __forceinline__ void rf_attend_f16_body(
+    const float* __restrict__ q, const rf_half* __restrict__ k, const rf_half* __restrict__ v,
+    float* __restrict__ out, float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
+    rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
     const rf_u32 h = blockIdx.x;
     const rf_u32 kvh = h / (n_head / n_head_kv);
     const float* qh = q + (rf_u64)h * head_dim;
@@ -114,5 +114,40 @@ RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restr
             sum = sum * ms + vs;
         }
         out[(rf_u64)h * head_dim_v + d] = acc * (1.0f / sum);
+    }
+}
+
+RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
+                             const rf_half* __restrict__ v, float* __restrict__ out,
+                             float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
+                             rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
+    rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v, first, total, stride,
+                       scale);
+}
+
+// void rf_attend_f16_at(const float* q, const uint16_t* k, const uint16_t* v, float* out,
+//                       float* scores, unsigned int n_head, unsigned int n_head_kv,
+//                       unsigned int head_dim, unsigned int head_dim_v,
+//                       const unsigned int* span, unsigned int stride, float scale)
+// rf_attend_f16 with first = span[0] and total = span[1] read from device memory, so
+// that a captured graph can be replayed for every position.
+RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __restrict__ k,
+                                const rf_half* __restrict__ v, float* __restrict__ out,
+                                float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv,
+                                rf_u32 head_dim, rf_u32 head_dim_v, const rf_u32* __restrict__ span,
+                                rf_u32 stride, float scale) {
+    rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v, span[0], span[1],
+                       stride, scale);
+}
+
+// void rf_store_f16_at(const float* x, uint16_t* cache, const unsigned int* pos,
+//                      unsigned long long n)
+// cache[pos[0] * n + i] = (f16)x[i] for i < n: one position's keys or values into
+// a cache, the position read from device memory (for replayed graphs).
+RF_KERNEL void rf_store_f16_at(const float* __restrict__ x, rf_half* __restrict__ cache,
+                               const rf_u32* __restrict__ pos, rf_u64 n) {
+    rf_half* row = cache + (rf_u64)pos[0] * n;
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        row[i] = rf_float_to_half(x[i]);
     }
 }

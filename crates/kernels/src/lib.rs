@@ -132,6 +132,8 @@ impl KernelModule {
                 "rf_swiglu_f32",
                 "rf_geglu_f32",
                 "rf_attend_f16",
+                "rf_attend_f16_at",
+                "rf_store_f16_at",
             ],
         }
     }

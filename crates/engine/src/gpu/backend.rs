@@ -4,7 +4,7 @@
 //! kernels are looked up per launch and nothing is fused or captured yet.
 
 use rocmforge_gguf::GgmlType;
-use rocmforge_hip::{Device, DeviceBuffer, DeviceView, LaunchConfig, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, DeviceView, GraphExec, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
@@ -42,6 +42,10 @@ struct Scratch {
     up: DeviceBuffer<f32>,
     logits: DeviceBuffer<f32>,
     rope: DeviceBuffer<f32>,
+    /// What changes from one position to the next, read by the kernels from
+    /// device memory so that a captured step can be replayed: the position, then
+    /// per layer the first attended position and the count.
+    step: DeviceBuffer<u32>,
     scores: DeviceBuffer<f32>,
     /// The quantized activations of the current matrix-vector product.
     xq: DeviceBuffer<u8>,
@@ -60,6 +64,11 @@ pub struct GpuBackend<'m> {
     scratch: Scratch,
     /// Rows a matrix-vector block computes (one per warp), read once.
     matvec_rows_per_block: usize,
+    /// The layers of one decode step, captured once all layers are resident
+    /// and replayed for every later token (`None` until then, or when
+    /// `ROCMFORGE_NO_GRAPHS` is set).
+    step_graph: Option<GraphExec>,
+    use_graphs: bool,
 }
 
 fn upload(
@@ -178,6 +187,7 @@ impl<'m> GpuBackend<'m> {
             logits: alloc(c.n_vocab)?,
             // One rotation table per layer, uploaded together once per token.
             rope: alloc(c.n_layer * c.head_dim)?,
+            step: device.alloc::<u32>(1 + 2 * c.n_layer)?,
             scores: alloc(c.n_head * context)?,
             // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
             xq: device.alloc::<u8>(
@@ -196,6 +206,8 @@ impl<'m> GpuBackend<'m> {
             context,
             scratch,
             matvec_rows_per_block: BLOCK as usize / device.warp_size()?.max(1),
+            step_graph: None,
+            use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
         })
     }
 
@@ -440,21 +452,22 @@ impl GpuBackend<'_> {
         &self,
         x: &DeviceBuffer<f32>,
         cache: &DeviceBuffer<u16>,
-        at: usize,
+        pos: &DeviceView<'_, u32>,
         n: usize,
     ) -> Result<(), EngineError> {
         let function = self
-            .module(KernelModule::Elementwise)
-            .function("rf_f32_to_f16")?;
-        let target = cache.slice(at..at + n)?;
+            .module(KernelModule::Transformer)
+            .function("rf_store_f16_at")?;
         let count = n as u64;
-        // SAFETY: rf_f32_to_f16(const float* x, uint16_t* y, u64 n); x holds n floats
-        // and the checked view n halves.
+        // SAFETY: rf_store_f16_at(const float* x, uint16_t* cache, const u32* pos, u64 n);
+        // x holds n floats, the cache `context` rows of n halves and the position
+        // in `pos` is below `context` (checked by `forward`).
         unsafe {
             self.stream
                 .launch(&function)
                 .arg(x)
-                .arg(&target)
+                .arg(cache)
+                .arg(pos)
                 .arg(&count)
                 .run(LaunchConfig::for_elements(n, BLOCK)?)
         }?;
@@ -480,9 +493,33 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// One token at `pos` through every layer; its final hidden state stays in
-    /// `scratch.x`.
-    fn token(
+    /// Runs the layers for the prepared token: by replaying the captured step
+    /// where there is one, else capturing it once every layer is resident (a
+    /// lazy layer's first use uploads, which a capture cannot hold), else
+    /// launching the kernels one by one.
+    fn step(&mut self, model: &Model, plan: &ExecutionPlan) -> Result<(), EngineError> {
+        if self.step_graph.is_none()
+            && self.use_graphs
+            && self.weights.resident_layers() == model.layers.len()
+        {
+            let capture = self.stream.begin_capture()?;
+            let recorded = self.run_layers(model, plan);
+            let graph = capture.end()?;
+            recorded?;
+            self.step_graph = Some(graph.instantiate()?);
+        }
+        match &self.step_graph {
+            // SAFETY: the graph uses the scratch buffers, caches and weights of
+            // this backend, which live as long as it (and the graph) does.
+            Some(graph) => unsafe { graph.launch(&self.stream) }?,
+            None => self.run_layers(model, plan)?,
+        }
+        Ok(())
+    }
+
+    /// Puts what one token at `pos` needs on the device: its embedding in
+    /// `scratch.x`, the rotation tables and the step parameters.
+    fn prepare_step(
         &mut self,
         model: &Model,
         plan: &ExecutionPlan,
@@ -503,8 +540,7 @@ impl GpuBackend<'_> {
         }
         self.stream
             .upload(&mut self.scratch.x.slice_mut(..e)?, &row)?;
-        let (hd, hdv) = (c.head_dim, c.head_dim_v);
-        let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
+        let hd = c.head_dim;
         // Every layer's rotation table in one upload: an upload waits for the
         // stream, so one per layer would stall the GPU once per layer.
         let mut tables = vec![0f32; plan.layers.len() * hd];
@@ -520,6 +556,27 @@ impl GpuBackend<'_> {
         }
         self.stream
             .upload(&mut self.scratch.rope.slice_mut(..tables.len())?, &tables)?;
+        let total = pos + 1;
+        let mut step = vec![pos as u32];
+        for layer in &plan.layers {
+            let first = layer
+                .attention
+                .window
+                .map_or(0, |w| total.saturating_sub(w));
+            step.extend([first as u32, total as u32]);
+        }
+        self.stream
+            .upload(&mut self.scratch.step.slice_mut(..step.len())?, &step)?;
+        Ok(())
+    }
+
+    /// One token through every layer (kernel launches only, so that it can be
+    /// captured); its final hidden state stays in `scratch.x`.
+    fn run_layers(&self, model: &Model, plan: &ExecutionPlan) -> Result<(), EngineError> {
+        let c = &model.config;
+        let e = c.n_embd;
+        let (hd, hdv) = (c.head_dim, c.head_dim_v);
+        let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             let s = &self.scratch;
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
@@ -557,14 +614,11 @@ impl GpuBackend<'_> {
                 self.scale(&s.q, plan.attn_scale, q_dim)?;
             }
             let (keys, values) = &self.cache[il];
-            self.store(&s.k, keys, pos * k_dim, k_dim)?;
-            self.store(&s.v, values, pos * v_dim, v_dim)?;
+            let at = s.step.slice(0..1)?;
+            self.store(&s.k, keys, &at, k_dim)?;
+            self.store(&s.v, values, &at, v_dim)?;
 
-            let total = pos + 1;
-            let first = layer
-                .attention
-                .window
-                .map_or(0, |w| total.saturating_sub(w));
+            let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
             let scale = if plan.scale_queries {
                 1.0
             } else {
@@ -572,18 +626,19 @@ impl GpuBackend<'_> {
             };
             let attend = self
                 .module(KernelModule::Transformer)
-                .function("rf_attend_f16")?;
-            let args =
-                [c.n_head, c.n_head_kv, hd, hdv, first, total, self.context].map(|n| n as u32);
+                .function("rf_attend_f16_at")?;
+            let heads = [c.n_head, c.n_head_kv, hd, hdv].map(|n| n as u32);
+            let stride = self.context as u32;
             let config = LaunchConfig {
                 grid: (c.n_head as u32, 1, 1),
                 block: (BLOCK, 1, 1),
                 shared_bytes: 0,
             };
-            // Kernel: rf_attend_f16(q, k, v, out, scores, n_head, n_head_kv, head_dim,
-            // head_dim_v, first, total, stride, scale).
-            // SAFETY: q holds n_head x head_dim, the caches `context` positions (total <=
-            // context), out n_head x head_dim_v and scores n_head x context floats.
+            // Kernel: rf_attend_f16_at(q, k, v, out, scores, n_head, n_head_kv, head_dim,
+            // head_dim_v, span, stride, scale), span = [first, total] of this layer.
+            // SAFETY: q holds n_head x head_dim, the caches `context` positions (the
+            // step's total <= context, checked by `forward`), out n_head x head_dim_v
+            // and scores n_head x context floats; span two u32.
             unsafe {
                 let mut launch = self
                     .stream
@@ -593,10 +648,10 @@ impl GpuBackend<'_> {
                     .arg(values)
                     .arg(&s.attn)
                     .arg(&s.scores);
-                for a in &args {
+                for a in &heads {
                     launch = launch.arg(a);
                 }
-                launch.arg(&scale).run(config)
+                launch.arg(&span).arg(&stride).arg(&scale).run(config)
             }?;
             self.matvec(Some(il), &w.wo, &s.attn, &s.o)?;
             if let Some(norm) = &v.post_attn_norm {
@@ -640,7 +695,8 @@ impl Backend for GpuBackend<'_> {
         let first_out = which.first_output(n);
         let mut row = vec![0f32; c.n_vocab];
         for (t, &token) in tokens.iter().enumerate() {
-            self.token(model, plan, token, start + t)?;
+            self.prepare_step(model, plan, token, start + t)?;
+            self.step(model, plan)?;
             if t >= first_out {
                 let s = &self.scratch;
                 self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
