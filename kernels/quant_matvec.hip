@@ -14,9 +14,10 @@
 
 typedef unsigned char rf_u8;
 
+// The f16 at `p`, which every block format here keeps 2-byte aligned.
 __device__ static __forceinline__ float rf_f16_at(const rf_u8* p) {
     rf_half h;
-    h.bits = (unsigned short)(p[0] | (p[1] << 8));
+    h.bits = *(const unsigned short*)p;
     return rf_half_to_float(h);
 }
 
@@ -201,65 +202,90 @@ RF_KERNEL void rf_matvec_f32(const rf_u8* w, const float* x, float* y, rf_u32 ro
 // that the GPU multiplies exactly the numbers the CPU multiplies.
 // ---------------------------------------------------------------------------
 
+// The quantizers give each block to one warp (lane i takes values i, i + 32, ...),
+// warps walking the blocks grid-stride: any 1-D launch whose block size is a
+// multiple of the warp size works; one warp per block is fastest. The arithmetic
+// is the same per value as a one-thread-per-block loop, so the bytes are too.
+
+// Warps of the whole grid, and this thread's warp among them.
+__device__ static __forceinline__ rf_u64 rf_grid_warps() { return rf_global_stride_x() / RF_WARP_SIZE; }
+__device__ static __forceinline__ rf_u64 rf_grid_warp() { return rf_global_id_x() / RF_WARP_SIZE; }
+
 // void rf_quantize_q8_0(const float* x, uint8_t* out, unsigned int blocks)
 // Q8_0 blocks of 32 (f16 d = max|x| / 127, q = round-half-even(x * 127 / max|x|)).
-// 1-D, any grid: one thread per block (grid-stride).
 RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
-    for (rf_u64 b = rf_global_id_x(); b < blocks; b += rf_global_stride_x()) {
-        const float* v = x + b * 32;
-        rf_u8* o = out + b * 34;
-        float amax = 0.0f;
-        for (int i = 0; i < 32; ++i) {
-            amax = rf_fmaxf(amax, rf_fabsf(v[i]));
-        }
+    const rf_u32 lane = rf_lane_id();
+    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
+        const float v = lane < 32 ? x[b * 32 + lane] : 0.0f;
+        const float amax = rf_warp_max(rf_fabsf(v));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        for (int i = 0; i < 32; ++i) {
-            float q = __builtin_rintf(v[i] * id);
+        rf_u8* o = out + b * 34;
+        if (lane < 32) {
+            float q = __builtin_rintf(v * id);
             q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
-            o[2 + i] = (rf_u8)(signed char)(int)q;
+            o[2 + lane] = (rf_u8)(signed char)(int)q;
         }
-        // One 16-bit store (blocks start at even offsets): byte stores of the
-        // converted half lost its low byte under ptxas 13.0.
-        *(rf_half*)o = rf_float_to_half(d);
+        if (lane == 0) {
+            // One 16-bit store (blocks start at even offsets): byte stores of the
+            // converted half lost its low byte under ptxas 13.0.
+            *(rf_half*)o = rf_float_to_half(d);
+        }
     }
 }
 
 // void rf_quantize_q8_k(const float* x, uint8_t* out, unsigned int blocks)
 // Q8_K blocks of 256 (f32 d, 256 x i8, 16 x i16 sums of 16), as ggml's reference:
 // scale -127 / (the value of largest magnitude, first one), q capped at 127.
-// 1-D, any grid: one thread per block (grid-stride).
 RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
-    for (rf_u64 b = rf_global_id_x(); b < blocks; b += rf_global_stride_x()) {
+    const rf_u32 lane = rf_lane_id();
+    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
         const float* v = x + b * 256;
         rf_u8* o = out + b * 292;
-        float amax = 0.0f, max = 0.0f;
-        for (int i = 0; i < 256; ++i) {
-            if (rf_fabsf(v[i]) > amax) {
-                amax = rf_fabsf(v[i]);
-                max = v[i];
+        // Largest magnitude and the first index holding it.
+        float amax = 0.0f;
+        int at = 256;
+        if (lane < 32) {
+            for (int k = 0; k < 8; ++k) {
+                const int i = 32 * k + (int)lane;
+                if (rf_fabsf(v[i]) > amax) {
+                    amax = rf_fabsf(v[i]);
+                    at = i;
+                }
+            }
+        }
+        for (int mask = RF_WARP_SIZE / 2; mask > 0; mask /= 2) {
+            const float other = rf_shfl_xor(amax, mask);
+            const int other_at = rf_shfl_xor(at, mask);
+            if (other > amax || (other == amax && other_at < at)) {
+                amax = other;
+                at = other_at;
             }
         }
         float* d = (float*)o;
         signed char* qs = (signed char*)(o + 4);
         short* sums = (short*)(o + 260);
         if (amax == 0.0f) {
-            *d = 0.0f;
-            for (int i = 0; i < 256; ++i) qs[i] = 0;
-            for (int i = 0; i < 16; ++i) sums[i] = 0;
+            if (lane < 32) {
+                for (int k = 0; k < 8; ++k) qs[32 * k + lane] = 0;
+                if (lane < 16) sums[lane] = 0;
+            }
+            if (lane == 0) *d = 0.0f;
             continue;
         }
-        const float iscale = -127.0f / max;
-        for (int g = 0; g < 16; ++g) {
-            int sum = 0;
-            for (int i = 0; i < 16; ++i) {
-                const int q = (int)rf_fminf(__builtin_rintf(iscale * v[16 * g + i]), 127.0f);
-                qs[16 * g + i] = (signed char)q;
-                sum += q;
+        const float iscale = -127.0f / v[at];
+        for (int k = 0; k < 8; ++k) {
+            int q = 0;
+            if (lane < 32) {
+                q = (int)rf_fminf(__builtin_rintf(iscale * v[32 * k + lane]), 127.0f);
+                qs[32 * k + lane] = (signed char)q;
             }
-            sums[g] = (short)sum;
+            // Lanes 0-15 hold group 2k, lanes 16-31 group 2k + 1.
+            int sum = q;
+            for (int mask = 8; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
+            if (lane == 0 || lane == 16) sums[2 * k + lane / 16] = (short)sum;
         }
-        *d = 1.0f / iscale;
+        if (lane == 0) *d = 1.0f / iscale;
     }
 }
 
@@ -392,6 +418,8 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
     const rf_u32 blocks = cols / BlockValues;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
     float sum = 0.0f;
+    // Unrolled so that each lane has several blocks' loads in flight at once.
+#pragma unroll 4
     for (rf_u32 t = rf_lane_id(); t < blocks * Parts; t += RF_WARP_SIZE) {
         const rf_u32 b = t / Parts;
         sum += Part(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes, (int)(t % Parts));

@@ -62,8 +62,8 @@ pub struct GpuBackend<'m> {
     cache: Vec<(DeviceBuffer<u16>, DeviceBuffer<u16>)>,
     context: usize,
     scratch: Scratch,
-    /// Rows a matrix-vector block computes (one per warp), read once.
-    matvec_rows_per_block: usize,
+    /// The device's warp size, read once.
+    warp_size: usize,
     /// The layers of one decode step, captured once all layers are resident
     /// and replayed for every later token (`None` until then, or when
     /// `ROCMFORGE_NO_GRAPHS` is set).
@@ -205,7 +205,7 @@ impl<'m> GpuBackend<'m> {
             cache,
             context,
             scratch,
-            matvec_rows_per_block: BLOCK as usize / device.warp_size()?.max(1),
+            warp_size: device.warp_size()?.max(1),
             step_graph: None,
             use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
         })
@@ -302,7 +302,8 @@ impl GpuBackend<'_> {
             *in_scratch = Some(quantize);
             let blocks = (weight.cols / block) as u32;
             let quantize = module.function(quantize)?;
-            let config = LaunchConfig::for_elements(blocks as usize, 64)?;
+            // One warp per block.
+            let config = LaunchConfig::for_elements(blocks as usize * self.warp_size, BLOCK)?;
             // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
             // cols floats, xq room for the blocks of the widest input (sized at new).
             unsafe {
@@ -314,7 +315,8 @@ impl GpuBackend<'_> {
                     .run(config)
             }?;
         }
-        let rows_per_block = self.matvec_rows_per_block;
+        // One warp per row.
+        let rows_per_block = BLOCK as usize / self.warp_size;
         let config = LaunchConfig {
             grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
             block: (BLOCK, 1, 1),
