@@ -2,8 +2,9 @@
 // activation vector (decode). W has `rows` rows of `cols` elements, stored as
 // in the file (row after row of blocks); x and y are f32.
 //
-// Launch shape for every kernel here: 1-D blocks of RF_MV_THREADS (256) threads,
-// one warp per row: grid = ceil(rows / (256 / RF_WARP_SIZE)). Each lane takes
+// Launch shape of the f32-activation kernels: 1-D blocks of RF_MV_THREADS (256)
+// threads, one warp per row: grid = ceil(rows / (256 / RF_WARP_SIZE)) (the _q8
+// kernels on quantized activations take one block per row, see below). Each lane takes
 // whole quantization blocks of its row in turn and the warp sums the lanes. cols
 // must be a multiple of the format's block size (32, or 256 for K-quants), as
 // GGUF guarantees. Independent of the warp size.
@@ -406,30 +407,35 @@ __device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8
     return *(const float*)a * rf_f16_at(b + 208) * (float)total;
 }
 
-// One warp per row, on quantized activations (`a`: the row's activation blocks).
+// One block per row, on quantized activations (`a`: the row's activation blocks):
+// the block's threads take the row's parts in turn (several warps per row keep
+// enough loads in flight for rows of a few thousand values), then the block adds
+// its threads' shares.
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues>
 __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
                                                    float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
-    const long long row = rf_mv_row(rows);
-    if (row < 0) {
-        return;
+    __shared__ float scratch[RF_MAX_WARPS];
+    const rf_u32 row = blockIdx.x;
+    if (row >= rows) {
+        return; // the whole block: `row` is the same for all its threads
     }
     const rf_u32 blocks = cols / BlockValues;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
     float sum = 0.0f;
-    // Unrolled so that each lane has several blocks' loads in flight at once.
-#pragma unroll 4
-    for (rf_u32 t = rf_lane_id(); t < blocks * Parts; t += RF_WARP_SIZE) {
+#pragma unroll 2
+    for (rf_u32 t = threadIdx.x; t < blocks * Parts; t += blockDim.x) {
         const rf_u32 b = t / Parts;
         sum += Part(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes, (int)(t % Parts));
     }
-    sum = rf_warp_sum(sum);
-    if (rf_lane_id() == 0) {
+    sum = rf_block_sum(sum, scratch);
+    if (threadIdx.x == 0) {
         y[row] = sum;
     }
 }
 
+// Launch shape of the _q8 kernels: grid = (rows, 1, 1), 1-D blocks of a multiple of
+// the warp size (128 threads suit rows of 1k-16k values).
 // void rf_matvec_<type>_q8(const uint8_t* w, const uint8_t* xq, float* y,
 //                          unsigned int rows, unsigned int cols)
 // xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights)

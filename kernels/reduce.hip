@@ -54,11 +54,13 @@ RF_KERNEL void rf_rms_norm_f32(const float* x, const float* __restrict__ w, floa
         const float* xr = x + (rf_u64)row * cols;
         float* yr = y + (rf_u64)row * cols;
         float sum_sq = 0.0f;
+#pragma unroll 4
         for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
             sum_sq = rf_fmaf(xr[c], xr[c], sum_sq);
         }
         sum_sq = rf_block_sum(sum_sq, scratch);
         const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+#pragma unroll 4
         for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
             yr[c] = xr[c] * scale * w[c];
         }

@@ -31,11 +31,20 @@ fn launch_matvec<X>(
     rows: usize,
     cols: usize,
 ) {
-    let warps = 256 / stream.device().warp_size().unwrap();
-    let config = LaunchConfig {
-        grid: (rows.div_ceil(warps) as u32, 1, 1),
-        block: (256, 1, 1),
-        shared_bytes: 0,
+    // The _q8 kernels take one block per row, the others one warp per row.
+    let config = if function.name().ends_with("_q8") {
+        LaunchConfig {
+            grid: (rows as u32, 1, 1),
+            block: (128, 1, 1),
+            shared_bytes: 0,
+        }
+    } else {
+        let warps = 256 / stream.device().warp_size().unwrap();
+        LaunchConfig {
+            grid: (rows.div_ceil(warps) as u32, 1, 1),
+            block: (256, 1, 1),
+            shared_bytes: 0,
+        }
     };
     let (r, c) = (rows as u32, cols as u32);
     // SAFETY: the callers pass w with rows x cols values of the kernel's type, x

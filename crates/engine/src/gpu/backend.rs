@@ -17,6 +17,9 @@ use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
 
 const BLOCK: u32 = 256;
 
+/// Threads per row of the matrix-vector kernels on quantized activations.
+const MATVEC_Q8_THREADS: u32 = 128;
+
 /// Norm and bias vectors of one layer, as f32 on the device (`Model` already
 /// holds them in the form the plan uses).
 struct LayerVectors {
@@ -221,6 +224,13 @@ impl<'m> GpuBackend<'m> {
     }
 }
 
+/// Threads per row for an RMS norm over `cols` values: about four values each
+/// (a decode step normalises one row, which one block must not crawl through),
+/// 64 to 1024 threads.
+fn norm_threads(cols: usize) -> u32 {
+    (cols.div_ceil(4).next_multiple_of(64)).clamp(64, 1024) as u32
+}
+
 /// `cos, sin` of every rotated pair at `pos`, exactly as the CPU backend computes
 /// them (`cpu::ops::rope`).
 fn rope_table(
@@ -315,12 +325,21 @@ impl GpuBackend<'_> {
                     .run(config)
             }?;
         }
-        // One warp per row.
-        let rows_per_block = BLOCK as usize / self.warp_size;
-        let config = LaunchConfig {
-            grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
-            block: (BLOCK, 1, 1),
-            shared_bytes: 0,
+        let config = if quantizer.is_some() {
+            // The _q8 kernels: one block per row.
+            LaunchConfig {
+                grid: (weight.rows as u32, 1, 1),
+                block: (MATVEC_Q8_THREADS, 1, 1),
+                shared_bytes: 0,
+            }
+        } else {
+            // One warp per row.
+            let rows_per_block = BLOCK as usize / self.warp_size;
+            LaunchConfig {
+                grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
+                block: (BLOCK, 1, 1),
+                shared_bytes: 0,
+            }
         };
         let (rows, cols) = (weight.rows as u32, weight.cols as u32);
         // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
@@ -364,7 +383,7 @@ impl GpuBackend<'_> {
                 .arg(&eps)
                 .arg(&r)
                 .arg(&c)
-                .run(LaunchConfig::per_row(rows, BLOCK)?)
+                .run(LaunchConfig::per_row(rows, norm_threads(cols))?)
         }?;
         Ok(())
     }
