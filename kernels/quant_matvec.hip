@@ -13,6 +13,9 @@
 
 #define RF_MV_THREADS 256
 
+// Bytes of one block of rf_quantize_q8_0's output: f16 d, i16 sum, 32 x i8.
+#define RF_Q8_0X_BYTES 36
+
 typedef unsigned char rf_u8;
 
 // The f16 at `p`, which every block format here keeps 2-byte aligned.
@@ -213,7 +216,10 @@ __device__ static __forceinline__ rf_u64 rf_grid_warps() { return rf_global_stri
 __device__ static __forceinline__ rf_u64 rf_grid_warp() { return rf_global_id_x() / RF_WARP_SIZE; }
 
 // void rf_quantize_q8_0(const float* x, uint8_t* out, unsigned int blocks)
-// Q8_0 blocks of 32 (f16 d = max|x| / 127, q = round-half-even(x * 127 / max|x|)).
+// Q8_0 values in 36-byte blocks for the GPU kernels: f16 d = max|x| / 127, the
+// i16 sum of the 32 q, then q = round-half-even(x * 127 / max|x|). d and q are
+// ggml's Q8_0 (its 34-byte block is this one without the sum); the sum and the
+// 4-byte aligned values let the dot products read whole words and skip Σq.
 RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
     const rf_u32 lane = rf_lane_id();
     for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
@@ -221,16 +227,20 @@ RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__
         const float amax = rf_warp_max(rf_fabsf(v));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        rf_u8* o = out + b * 34;
+        rf_u8* o = out + b * RF_Q8_0X_BYTES;
+        float q = 0.0f;
         if (lane < 32) {
-            float q = __builtin_rintf(v * id);
+            q = __builtin_rintf(v * id);
             q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
-            o[2 + lane] = (rf_u8)(signed char)(int)q;
+            o[4 + lane] = (rf_u8)(signed char)(int)q;
         }
+        // Integers below 2^24: the float sum is exact in any order.
+        const float sum = rf_warp_sum(q);
         if (lane == 0) {
-            // One 16-bit store (blocks start at even offsets): byte stores of the
+            // 16-bit stores (blocks start at 4-byte offsets): byte stores of the
             // converted half lost its low byte under ptxas 13.0.
             *(rf_half*)o = rf_float_to_half(d);
+            *(short*)(o + 2) = (short)(int)sum;
         }
     }
 }
@@ -316,28 +326,28 @@ __device__ static __forceinline__ int rf_load_b4(const rf_u8* p) { return *(cons
 // Each part returns its share of the block's dot product as a float; the warp
 // adds the shares. Integer sums use rf_dp4a on packed bytes.
 
-// Q8_0 against Q8_0, part p of 2: values 16p..16p+15.
+// Q8_0 against Q8_0 (36-byte activation blocks), part p of 2: values 16p..16p+15.
 __device__ static __forceinline__ float rf_part_q8_0(const rf_u8* b, const rf_u8* a, int p) {
     int s = 0;
     for (int i = 0; i < 4; ++i) {
-        s = rf_dp4a(rf_load_b2(b + 2 + 16 * p + 4 * i), rf_load_b2(a + 2 + 16 * p + 4 * i), s);
+        s = rf_dp4a(rf_load_b2(b + 2 + 16 * p + 4 * i), rf_load_b4(a + 4 + 16 * p + 4 * i), s);
     }
     return (float)s * (rf_f16_at(b) * rf_f16_at(a));
 }
 
-// Q4_0 against Q8_0, part p of 2: nibble bytes 8p..8p+7, i.e. values 8p..8p+7
-// (low nibbles) and 16+8p..16+8p+7 (high nibbles); the values are nibble - 8.
-__device__ static __forceinline__ float rf_part_q4_0(const rf_u8* b, const rf_u8* a, int p) {
-    int s = 0, sum_a = 0;
-    for (int i = 0; i < 2; ++i) {
-        const int q = rf_load_b2(b + 2 + 8 * p + 4 * i);
-        const int lo = rf_load_b2(a + 2 + 8 * p + 4 * i);
-        const int hi = rf_load_b2(a + 18 + 8 * p + 4 * i);
-        s = rf_dp4a(q & RF_NIBBLES, lo, s);
-        s = rf_dp4a((q >> 4) & RF_NIBBLES, hi, s);
-        sum_a = rf_dp4a(RF_ONES, lo, rf_dp4a(RF_ONES, hi, sum_a));
+// The activation block's Σq (rf_quantize_q8_0 stores it after d).
+__device__ static __forceinline__ int rf_act_sum(const rf_u8* a) { return *(const short*)(a + 2); }
+
+// Q4_0 against Q8_0, a whole block: nibble bytes i give values i (low nibbles) and
+// 16 + i (high nibbles); the values are nibble - 8, so Σ q·x = Σ nibble·x - 8 Σx.
+__device__ static __forceinline__ float rf_part_q4_0(const rf_u8* b, const rf_u8* a, int) {
+    int s = 0;
+    for (int i = 0; i < 4; ++i) {
+        const int q = rf_load_b2(b + 2 + 4 * i);
+        s = rf_dp4a(q & RF_NIBBLES, rf_load_b4(a + 4 + 4 * i), s);
+        s = rf_dp4a((q >> 4) & RF_NIBBLES, rf_load_b4(a + 20 + 4 * i), s);
     }
-    return (float)(s - 8 * sum_a) * (rf_f16_at(b) * rf_f16_at(a));
+    return (float)(s - 8 * rf_act_sum(a)) * (rf_f16_at(b) * rf_f16_at(a));
 }
 
 // Bit 4 of each byte from four consecutive bits of `bits` starting at `first`.
@@ -346,21 +356,17 @@ __device__ static __forceinline__ int rf_fifth_bits(rf_u32 bits, int first) {
     return (int)(((b & 1) << 4) | ((b & 2) << 11) | ((b & 4) << 18) | ((b & 8) << 25));
 }
 
-// Q5_0 against Q8_0, part p of 2, laid out as Q4_0 with a fifth bit per value
+// Q5_0 against Q8_0, a whole block, laid out as Q4_0 with a fifth bit per value
 // (32 bits before the nibbles); the values are that 5-bit number - 16.
-__device__ static __forceinline__ float rf_part_q5_0(const rf_u8* b, const rf_u8* a, int p) {
+__device__ static __forceinline__ float rf_part_q5_0(const rf_u8* b, const rf_u8* a, int) {
     const rf_u32 qh = (rf_u32)rf_load_b2(b + 2);
-    int s = 0, sum_a = 0;
-    for (int i = 0; i < 2; ++i) {
-        const int first = 8 * p + 4 * i;
-        const int q = rf_load_b2(b + 6 + first);
-        const int lo = rf_load_b2(a + 2 + first);
-        const int hi = rf_load_b2(a + 18 + first);
-        s = rf_dp4a((q & RF_NIBBLES) | rf_fifth_bits(qh, first), lo, s);
-        s = rf_dp4a(((q >> 4) & RF_NIBBLES) | rf_fifth_bits(qh, 16 + first), hi, s);
-        sum_a = rf_dp4a(RF_ONES, lo, rf_dp4a(RF_ONES, hi, sum_a));
+    int s = 0;
+    for (int i = 0; i < 4; ++i) {
+        const int q = rf_load_b2(b + 6 + 4 * i);
+        s = rf_dp4a((q & RF_NIBBLES) | rf_fifth_bits(qh, 4 * i), rf_load_b4(a + 4 + 4 * i), s);
+        s = rf_dp4a(((q >> 4) & RF_NIBBLES) | rf_fifth_bits(qh, 16 + 4 * i), rf_load_b4(a + 20 + 4 * i), s);
     }
-    return (float)(s - 16 * sum_a) * (rf_f16_at(b) * rf_f16_at(a));
+    return (float)(s - 16 * rf_act_sum(a)) * (rf_f16_at(b) * rf_f16_at(a));
 }
 
 // Q4_K against Q8_K, part k of 8: sub-block k (32 values) with its 6-bit scale
@@ -438,16 +444,16 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
 // the warp size (128 threads suit rows of 1k-16k values).
 // void rf_matvec_<type>_q8(const uint8_t* w, const uint8_t* xq, float* y,
 //                          unsigned int rows, unsigned int cols)
-// xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights)
-// or rf_quantize_q8_k (K-quants).
+// xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights,
+// 36-byte blocks) or rf_quantize_q8_k (K-quants).
 RF_KERNEL void rf_matvec_q8_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q8_0, 2, 34, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q4_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q4_0, 2, 18, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q5_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q5_0, 2, 22, 34, 32>(w, a, y, rows, cols);
+    rf_matvec_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
 }
 RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
     rf_matvec_q<rf_part_q4_k, 8, 144, 292, 256>(w, a, y, rows, cols);

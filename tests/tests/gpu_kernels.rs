@@ -551,9 +551,10 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
     let x = values(cols, 5);
     let mut dx = device.alloc::<f32>(cols).unwrap();
     stream.upload(&mut dx.as_view_mut(), &x).unwrap();
-    // Q8_0 activations: f16 d = max|x| / 127, q = round-half-even(x * 127 / max|x|).
+    // Q8_0 activations: f16 d = max|x| / 127, i16 Σq, q = round-half-even(x * 127 /
+    // max|x|), 36 bytes per block.
     let blocks = (cols / 32) as u32;
-    let dq = device.alloc::<u8>(cols / 32 * 34).unwrap();
+    let dq = device.alloc::<u8>(cols / 32 * 36).unwrap();
     let quantize = module.function("rf_quantize_q8_0").unwrap();
     // SAFETY: rf_quantize_q8_0(const float* x, u8* out, u32 blocks).
     unsafe {
@@ -565,18 +566,20 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
             .run(LaunchConfig::for_elements(blocks as usize, 64).unwrap())
     }
     .unwrap();
-    let mut got = vec![0u8; cols / 32 * 34];
+    let mut got = vec![0u8; cols / 32 * 36];
     stream.download(&dq.as_view(), &mut got).unwrap();
     let mut want = Vec::new();
     for block in x.chunks(32) {
         let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let q: Vec<i8> = block
+            .iter()
+            .map(|&v| (v * id).round_ties_even() as i8)
+            .collect();
+        let sum: i16 = q.iter().map(|&v| i16::from(v)).sum();
         want.extend_from_slice(&half::f16::from_f32(amax / 127.0).to_le_bytes());
-        want.extend(
-            block
-                .iter()
-                .map(|&v| (v * id).round_ties_even() as i8 as u8),
-        );
+        want.extend_from_slice(&sum.to_le_bytes());
+        want.extend(q.iter().map(|&v| v as u8));
     }
     assert_eq!(got, want, "Q8_0 activation blocks");
 
@@ -593,12 +596,12 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
     for (row, &got) in y.iter().enumerate() {
         let w = &bytes[row * (cols / 32) * 18..(row + 1) * (cols / 32) * 18];
         let mut sum = 0f64;
-        for (wb, ab) in w.chunks(18).zip(want.chunks(34)) {
+        for (wb, ab) in w.chunks(18).zip(want.chunks(36)) {
             let mut s = 0i32;
             for i in 0..16 {
                 let q = wb[2 + i];
-                s += (i32::from(q & 15) - 8) * i32::from(ab[2 + i] as i8)
-                    + (i32::from(q >> 4) - 8) * i32::from(ab[18 + i] as i8);
+                s += (i32::from(q & 15) - 8) * i32::from(ab[4 + i] as i8)
+                    + (i32::from(q >> 4) - 8) * i32::from(ab[20 + i] as i8);
             }
             sum += f64::from(s) * f64::from(f16_at(wb)) * f64::from(f16_at(ab));
         }

@@ -193,8 +193,10 @@ impl<'m> GpuBackend<'m> {
             step: device.alloc::<u32>(1 + 2 * c.n_layer)?,
             scores: alloc(c.n_head * context)?,
             // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
+            // Q8_0 activations take 36 bytes per 32 values on the device (ggml's
+            // block plus Σq, see rf_quantize_q8_0).
             xq: device.alloc::<u8>(
-                (c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 32 * 34)
+                (c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 32 * 36)
                     .max(c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 256 * 292)
                     .max(1),
             )?,
