@@ -66,3 +66,32 @@ RF_KERNEL void rf_rms_norm_f32(const float* x, const float* __restrict__ w, floa
         }
     }
 }
+
+// void rf_add_rms_norm_f32(float* x, const float* o, const float* w, float* y, float eps,
+//                          unsigned int rows, unsigned int cols)
+// x[r][c] += o[r][c], then y = rms_norm(x) * w as rf_rms_norm_f32 computes it: the
+// residual add and the next layer's norm in one pass. Same launch shape as
+// rf_rms_norm_f32; y must not alias x or o.
+RF_KERNEL void rf_add_rms_norm_f32(float* x, const float* __restrict__ o, const float* __restrict__ w,
+                                   float* __restrict__ y, float eps, rf_u32 rows, rf_u32 cols) {
+    __shared__ float scratch[RF_MAX_WARPS];
+    for (rf_u32 row = blockIdx.x; row < rows; row += gridDim.x) {
+        float* xr = x + (rf_u64)row * cols;
+        const float* orow = o + (rf_u64)row * cols;
+        float* yr = y + (rf_u64)row * cols;
+        float sum_sq = 0.0f;
+        // Each thread reads back only the values it wrote itself.
+#pragma unroll 4
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            const float v = xr[c] + orow[c];
+            xr[c] = v;
+            sum_sq = rf_fmaf(v, v, sum_sq);
+        }
+        sum_sq = rf_block_sum(sum_sq, scratch);
+        const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+#pragma unroll 4
+        for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+            yr[c] = xr[c] * scale * w[c];
+        }
+    }
+}

@@ -6,14 +6,9 @@
 
 #include "rocmforge_kernels.h"
 
-// void rf_rope_f32(float* x, const float* cs, unsigned int n_heads,
-//                  unsigned int head_dim, unsigned int rope_dims, unsigned int neox)
-// Rotates the first rope_dims values of each of n_heads heads (x[n_heads][head_dim])
-// by the angles whose cos/sin pairs are cs[rope_dims / 2][2]; pairs (2i, 2i+1), or
-// (i, i + rope_dims / 2) when neox. grid = (n_heads, 1, 1).
-RF_KERNEL void rf_rope_f32(float* x, const float* cs, rf_u32 n_heads, rf_u32 head_dim, rf_u32 rope_dims,
-                           rf_u32 neox) {
-    float* head = x + (rf_u64)blockIdx.x * head_dim;
+// Rotates the first rope_dims values of one head by the angles whose cos/sin pairs
+// are cs[rope_dims / 2][2]; pairs (2i, 2i+1), or (i, i + rope_dims / 2) when neox.
+__device__ static __forceinline__ void rf_rope_head(float* head, const float* cs, rf_u32 rope_dims, rf_u32 neox) {
     const rf_u32 pairs = rope_dims / 2;
     for (rf_u32 i = threadIdx.x; i < pairs; i += blockDim.x) {
         const rf_u32 a = neox ? i : 2 * i;
@@ -25,6 +20,18 @@ RF_KERNEL void rf_rope_f32(float* x, const float* cs, rf_u32 n_heads, rf_u32 hea
         head[a] = rf_fmaf(x0, c, -(x1 * s));
         head[b] = rf_fmaf(x0, s, x1 * c);
     }
+}
+
+// void rf_rope2_f32(float* q, float* k, const float* cs, unsigned int n_head_q,
+//                   unsigned int n_head_k, unsigned int head_dim, unsigned int rope_dims,
+//                   unsigned int neox)
+// Rotates the query heads q[n_head_q][head_dim] and the key heads
+// k[n_head_k][head_dim] of a token (see rf_rope_head). grid = (n_head_q + n_head_k, 1, 1).
+RF_KERNEL void rf_rope2_f32(float* q, float* k, const float* cs, rf_u32 n_head_q, rf_u32 n_head_k,
+                            rf_u32 head_dim, rf_u32 rope_dims, rf_u32 neox) {
+    const rf_u32 h = blockIdx.x;
+    float* head = h < n_head_q ? q + (rf_u64)h * head_dim : k + (rf_u64)(h - n_head_q) * head_dim;
+    rf_rope_head(head, cs, rope_dims, neox);
 }
 
 // void rf_swiglu_f32(float* gate, const float* up, unsigned long long n)
@@ -68,10 +75,8 @@ __device__ static __forceinline__ float rf_round_half(float x) {
     return rf_half_to_float(rf_float_to_half(x));
 }
 
-// void rf_attend_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,
-//                    float* scores, unsigned int n_head, unsigned int n_head_kv,
-//                    unsigned int head_dim, unsigned int head_dim_v, unsigned int first,
-//                    unsigned int total, unsigned int stride, float scale)
+// rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v,
+//                    first, total, stride, scale)
 // One query position: for each head h, out[h] = softmax(scale * q[h] . k[j]) v[j]
 // over cached positions first <= j < total. k[pos][n_head_kv][head_dim] and
 // v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
@@ -117,20 +122,13 @@ __device__ static __forceinline__ void rf_attend_f16_body(
     }
 }
 
-RF_KERNEL void rf_attend_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
-                             const rf_half* __restrict__ v, float* __restrict__ out,
-                             float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
-                             rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
-    rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v, first, total, stride,
-                       scale);
-}
-
 // void rf_attend_f16_at(const float* q, const uint16_t* k, const uint16_t* v, float* out,
 //                       float* scores, unsigned int n_head, unsigned int n_head_kv,
 //                       unsigned int head_dim, unsigned int head_dim_v,
 //                       const unsigned int* span, unsigned int stride, float scale)
-// rf_attend_f16 with first = span[0] and total = span[1] read from device memory, so
-// that a captured graph can be replayed for every position.
+// Attention of one query position (see rf_attend_f16_body), with first = span[0] and
+// total = span[1] read from device memory, so that a captured graph can be replayed
+// for every position.
 RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __restrict__ k,
                                 const rf_half* __restrict__ v, float* __restrict__ out,
                                 float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv,
@@ -140,14 +138,21 @@ RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __re
                        stride, scale);
 }
 
-// void rf_store_f16_at(const float* x, uint16_t* cache, const unsigned int* pos,
-//                      unsigned long long n)
-// cache[pos[0] * n + i] = (f16)x[i] for i < n: one position's keys or values into
-// a cache, the position read from device memory (for replayed graphs).
-RF_KERNEL void rf_store_f16_at(const float* __restrict__ x, rf_half* __restrict__ cache,
-                               const rf_u32* __restrict__ pos, rf_u64 n) {
-    rf_half* row = cache + (rf_u64)pos[0] * n;
-    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
-        row[i] = rf_float_to_half(x[i]);
+// void rf_store_kv_f16_at(const float* k, const float* v, uint16_t* k_cache,
+//                         uint16_t* v_cache, const unsigned int* pos,
+//                         unsigned long long nk, unsigned long long nv)
+// A token's keys (nk values) and values (nv) as f16 into row pos[0] of their caches,
+// the position read from device memory (for replayed graphs).
+// 1-D, any grid (grid-stride loop over nk + nv).
+RF_KERNEL void rf_store_kv_f16_at(const float* __restrict__ k, const float* __restrict__ v,
+                                  rf_half* __restrict__ k_cache, rf_half* __restrict__ v_cache,
+                                  const rf_u32* __restrict__ pos, rf_u64 nk, rf_u64 nv) {
+    const rf_u64 p = pos[0];
+    for (rf_u64 i = rf_global_id_x(); i < nk + nv; i += rf_global_stride_x()) {
+        if (i < nk) {
+            k_cache[p * nk + i] = rf_float_to_half(k[i]);
+        } else {
+            v_cache[p * nv + (i - nk)] = rf_float_to_half(v[i - nk]);
+        }
     }
 }

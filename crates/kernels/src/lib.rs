@@ -107,7 +107,12 @@ impl KernelModule {
                 "rf_f32_to_f16",
                 "rf_bf16_to_f32",
             ],
-            KernelModule::Reduce => &["rf_sum_f32", "rf_max_f32", "rf_rms_norm_f32"],
+            KernelModule::Reduce => &[
+                "rf_sum_f32",
+                "rf_max_f32",
+                "rf_rms_norm_f32",
+                "rf_add_rms_norm_f32",
+            ],
             KernelModule::Matmul => &["rf_matmul_f32"],
             KernelModule::QuantMatvec => &[
                 "rf_matvec_q8_0",
@@ -128,12 +133,11 @@ impl KernelModule {
                 "rf_matvec_f16_x16",
             ],
             KernelModule::Transformer => &[
-                "rf_rope_f32",
+                "rf_rope2_f32",
                 "rf_swiglu_f32",
                 "rf_geglu_f32",
-                "rf_attend_f16",
                 "rf_attend_f16_at",
-                "rf_store_f16_at",
+                "rf_store_kv_f16_at",
             ],
         }
     }

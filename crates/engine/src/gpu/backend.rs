@@ -360,6 +360,39 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
+    /// `x += o`, then `y = x / rms(x) * w`, for one row of `cols` (y apart from x
+    /// and o): a residual add and the next norm in one launch.
+    fn add_rms_norm(
+        &self,
+        x: &DeviceBuffer<f32>,
+        o: &DeviceBuffer<f32>,
+        w: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        cols: usize,
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Reduce)
+            .function("rf_add_rms_norm_f32")?;
+        let (r, c) = (1u32, cols as u32);
+        // SAFETY: rf_add_rms_norm_f32(float* x, const float* o, const float* w, float* y,
+        // float eps, u32 rows, u32 cols); x, o, y hold cols floats, w cols; y is
+        // another buffer than x and o.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(o)
+                .arg(w)
+                .arg(y)
+                .arg(&eps)
+                .arg(&r)
+                .arg(&c)
+                .run(LaunchConfig::per_row(1, norm_threads(cols))?)
+        }?;
+        Ok(())
+    }
+
     /// `y = x / rms(x) * w` for `rows` rows of `cols` (y may be x).
     fn rms_norm(
         &self,
@@ -434,34 +467,39 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Rotates `heads` heads of `x` with `table` (cos, sin pairs).
-    fn rope(
+    /// Rotates the `n_head_q` query heads in `scratch.q` and the `n_head_k` key
+    /// heads in `scratch.k` with `table` (cos, sin pairs), in one launch.
+    fn rope_qk(
         &self,
-        x: &DeviceBuffer<f32>,
         table: &DeviceView<'_, f32>,
-        heads: usize,
+        n_head_q: usize,
+        n_head_k: usize,
         head_dim: usize,
         dims: usize,
         style: RopeStyle,
     ) -> Result<(), EngineError> {
         let function = self
             .module(KernelModule::Transformer)
-            .function("rf_rope_f32")?;
-        let (h, hd, d) = (heads as u32, head_dim as u32, dims as u32);
+            .function("rf_rope2_f32")?;
+        let (hq, hk) = (n_head_q as u32, n_head_k as u32);
+        let (hd, d) = (head_dim as u32, dims as u32);
         let neox = u32::from(style == RopeStyle::Neox);
         let config = LaunchConfig {
-            grid: (h, 1, 1),
+            grid: (hq + hk, 1, 1),
             block: (64, 1, 1),
             shared_bytes: 0,
         };
-        // SAFETY: rf_rope_f32(float* x, const float* cs, u32 n_heads, u32 head_dim,
-        // u32 rope_dims, u32 neox); x holds heads x head_dim, cs dims floats.
+        // SAFETY: rf_rope2_f32(float* q, float* k, const float* cs, u32 n_head_q,
+        // u32 n_head_k, u32 head_dim, u32 rope_dims, u32 neox); q holds n_head_q and k
+        // n_head_k heads of head_dim floats, cs dims floats.
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(x)
+                .arg(&self.scratch.q)
+                .arg(&self.scratch.k)
                 .arg(table)
-                .arg(&h)
+                .arg(&hq)
+                .arg(&hk)
                 .arg(&hd)
                 .arg(&d)
                 .arg(&neox)
@@ -470,29 +508,35 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Converts `x` (`n` floats) into f16 at `cache[at..at + n]`.
-    fn store(
+    /// Stores the token's keys (`scratch.k`, `nk` floats) and values
+    /// (`scratch.v`, `nv`) as f16 at the step's position of the two caches.
+    fn store_kv(
         &self,
-        x: &DeviceBuffer<f32>,
-        cache: &DeviceBuffer<u16>,
-        pos: &DeviceView<'_, u32>,
-        n: usize,
+        keys: &DeviceBuffer<u16>,
+        values: &DeviceBuffer<u16>,
+        nk: usize,
+        nv: usize,
     ) -> Result<(), EngineError> {
         let function = self
             .module(KernelModule::Transformer)
-            .function("rf_store_f16_at")?;
-        let count = n as u64;
-        // SAFETY: rf_store_f16_at(const float* x, uint16_t* cache, const u32* pos, u64 n);
-        // x holds n floats, the cache `context` rows of n halves and the position
-        // in `pos` is below `context` (checked by `forward`).
+            .function("rf_store_kv_f16_at")?;
+        let pos = self.scratch.step.slice(0..1)?;
+        let (k_count, v_count) = (nk as u64, nv as u64);
+        // SAFETY: rf_store_kv_f16_at(const float* k, const float* v, u16* k_cache,
+        // u16* v_cache, const u32* pos, u64 nk, u64 nv); k holds nk and v nv floats,
+        // the caches `context` rows of nk and nv halves, and the position in `pos` is
+        // below `context` (checked by `forward`).
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(x)
-                .arg(cache)
-                .arg(pos)
-                .arg(&count)
-                .run(LaunchConfig::for_elements(n, BLOCK)?)
+                .arg(&self.scratch.k)
+                .arg(&self.scratch.v)
+                .arg(keys)
+                .arg(values)
+                .arg(&pos)
+                .arg(&k_count)
+                .arg(&v_count)
+                .run(LaunchConfig::for_elements(nk + nv, BLOCK)?)
         }?;
         Ok(())
     }
@@ -604,7 +648,12 @@ impl GpuBackend<'_> {
             let s = &self.scratch;
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
             let v = &self.layers[il];
-            self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
+            // The previous layer's residual add goes with this norm.
+            if il == 0 {
+                self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
+            } else {
+                self.add_rms_norm(&s.x, &s.o, &v.attn_norm, &s.h, e, c.rms_eps)?;
+            }
             self.matvecs(
                 Some(il),
                 &s.h,
@@ -624,10 +673,9 @@ impl GpuBackend<'_> {
                 self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
                 self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
             }
-            self.rope(&s.q, &table, c.n_head, hd, plan.rope_dims, plan.rope_style)?;
-            self.rope(
-                &s.k,
+            self.rope_qk(
                 &table,
+                c.n_head,
                 c.n_head_kv,
                 hd,
                 plan.rope_dims,
@@ -637,9 +685,7 @@ impl GpuBackend<'_> {
                 self.scale(&s.q, plan.attn_scale, q_dim)?;
             }
             let (keys, values) = &self.cache[il];
-            let at = s.step.slice(0..1)?;
-            self.store(&s.k, keys, &at, k_dim)?;
-            self.store(&s.v, values, &at, v_dim)?;
+            self.store_kv(keys, values, k_dim, v_dim)?;
 
             let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
             let scale = if plan.scale_queries {
@@ -680,16 +726,18 @@ impl GpuBackend<'_> {
             if let Some(norm) = &v.post_attn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
-            self.add(&s.x, &s.o, &s.x, e)?;
-
-            self.rms_norm(&s.x, &v.ffn_norm, &s.h, 1, e, c.rms_eps)?;
+            self.add_rms_norm(&s.x, &s.o, &v.ffn_norm, &s.h, e, c.rms_eps)?;
             self.matvecs(Some(il), &s.h, &[(&w.gate, &s.gate), (&w.up, &s.up)])?;
             self.activation(layer.activation, c.n_ff)?;
             self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
             if let Some(norm) = &v.post_ffn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
-            self.add(&s.x, &s.o, &s.x, e)?;
+            // The residual add goes with the next layer's norm; after the last
+            // layer it stands alone.
+        }
+        if !plan.layers.is_empty() {
+            self.add(&self.scratch.x, &self.scratch.o, &self.scratch.x, e)?;
         }
         Ok(())
     }
