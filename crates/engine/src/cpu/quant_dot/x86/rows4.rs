@@ -8,9 +8,10 @@
 //! tokens, each activation scale converted once for four rows, and the sixteen
 //! running sums are independent, so no multiply-add waits for the previous one.
 //!
-//! With AVX-512 VNNI (and VL) the integer dot product is one `vpdpbusd` instead
-//! of `vpmaddubsw` + `vpmaddwd`; the sums are the same because the weights'
-//! magnitudes keep `vpmaddubsw`'s 16-bit pairs from saturating.
+//! With AVX-512 VNNI (with VL and BW) the weights enter `vpdpbusd` offset by 128
+//! (unsigned) and 128·Σy is taken off again, which gives exactly the per-lane
+//! sums of the AVX2 body's `vpmaddubsw` + `vpmaddwd` (whose 16-bit pairs cannot
+//! saturate at these magnitudes).
 
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
