@@ -569,11 +569,15 @@ impl GpuBackend<'_> {
             && self.use_graphs
             && self.weights.resident_layers() == model.layers.len()
         {
-            let capture = self.stream.begin_capture()?;
-            let recorded = self.run_layers(model, plan);
-            let graph = capture.end()?;
-            recorded?;
-            self.step_graph = Some(graph.instantiate()?);
+            match self.capture_step(model, plan) {
+                Ok(graph) => self.step_graph = Some(graph),
+                // A runtime that cannot capture some launch still runs them one
+                // by one.
+                Err(error) => {
+                    tracing::warn!("decode steps run without a graph: capture failed: {error}");
+                    self.use_graphs = false;
+                }
+            }
         }
         match &self.step_graph {
             // SAFETY: the graph uses the scratch buffers, caches and weights of
@@ -582,6 +586,15 @@ impl GpuBackend<'_> {
             None => self.run_layers(model, plan)?,
         }
         Ok(())
+    }
+
+    /// Records the layers' launches as a graph, ready to replay.
+    fn capture_step(&self, model: &Model, plan: &ExecutionPlan) -> Result<GraphExec, EngineError> {
+        let capture = self.stream.begin_capture()?;
+        let recorded = self.run_layers(model, plan);
+        let graph = capture.end()?;
+        recorded?;
+        Ok(graph.instantiate()?)
     }
 
     /// Puts what one token at `pos` needs on the device: its embedding in
