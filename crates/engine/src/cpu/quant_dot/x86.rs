@@ -269,6 +269,38 @@ fn check(w: &[u8], wsize: usize, acts: &[&[u8]], asize: usize, out: &[f32], n: u
     nb
 }
 
+/// Checks the shapes the multi-row kernels rely on (`rows` weight rows of
+/// `wsize`-byte blocks, `acts.len()` tokens of `asize`-byte blocks, `out` one
+/// value per token and row); returns the block count.
+///
+/// # Panics
+/// If the shapes disagree.
+#[inline]
+fn check_rows(rows: &[&[u8]], wsize: usize, acts: &[&[u8]], asize: usize, out: &[f32]) -> usize {
+    let nb = rows[0].len() / wsize;
+    assert!(
+        rows.iter().all(|r| r.len() == nb * wsize),
+        "weight row length"
+    );
+    assert_eq!(out.len(), acts.len() * rows.len(), "tokens x rows");
+    assert!(
+        acts.iter().all(|a| a.len() == nb * asize),
+        "activation row length"
+    );
+    nb
+}
+
+/// The lookup table a Q8_0-family type decodes its nibbles with (IQ4_NL's, or
+/// MXFP4's for the other types, which do not use it).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_family_lut<const KIND: u8>() -> __m256i {
+    match KIND {
+        IQ4_NL => table(&KVALUES_IQ4NL),
+        _ => table(&KVALUES_MXFP4),
+    }
+}
+
 /// Loads 16 bytes from the start of `b`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -499,10 +531,7 @@ fn q8_0_block(q: __m256i, dw: __m256, y: &[u8], acc: __m256) -> __m256 {
 fn q8_0_family<const KIND: u8, const N: usize>(w: &[u8], acts: &[&[u8]], out: &mut [f32]) {
     let wsize = q8_0_family_block_bytes::<KIND>();
     let nb = check(w, wsize, acts, 34, out, N);
-    let lut = match KIND {
-        IQ4_NL => table(&KVALUES_IQ4NL),
-        _ => table(&KVALUES_MXFP4),
-    };
+    let lut = q8_0_family_lut::<KIND>();
     if N == 1 {
         // Decode: one accumulator as ggml, no index arithmetic.
         let mut acc = _mm256_setzero_ps();
@@ -542,10 +571,7 @@ fn q8_0_family_repacked<const KIND: u8, const N: usize>(
 ) {
     let wsize = if KIND == MXFP4 { 17 } else { 18 };
     let nb = check(w, wsize, acts, 34, out, N);
-    let lut = match KIND {
-        IQ4_NL => table(&KVALUES_IQ4NL),
-        _ => table(&KVALUES_MXFP4),
-    };
+    let lut = q8_0_family_lut::<KIND>();
     if N == 1 {
         // Decode: no index arithmetic.
         let mut acc = 0f32;
@@ -623,21 +649,10 @@ fn q8_0_family_rows8<const KIND: u8, const N: usize>(
     out: &mut [f32],
     _gemm: usize,
 ) {
-    let wsize = if KIND == MXFP4 { 17 } else { 18 };
-    let nb = rows[0].len() / wsize;
-    assert!(
-        rows.iter().all(|r| r.len() == nb * wsize),
-        "weight row length"
-    );
-    assert!(acts.len() == N && out.len() == N * 8, "tile of {N} tokens");
-    assert!(
-        acts.iter().all(|a| a.len() == nb * 34),
-        "activation row length"
-    );
-    let lut = match KIND {
-        IQ4_NL => table(&KVALUES_IQ4NL),
-        _ => table(&KVALUES_MXFP4),
-    };
+    let wsize = q8_0_family_block_bytes::<KIND>();
+    assert_eq!(acts.len(), N, "tile of {N} tokens");
+    let nb = check_rows(rows, wsize, acts, 34, out);
+    let lut = q8_0_family_lut::<KIND>();
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {

@@ -19,10 +19,10 @@ use std::sync::OnceLock;
 use rocmforge_gguf::GgmlType;
 
 use super::super::Rows4Fn;
-use super::super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4};
 use super::{
-    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, f16_splat, hsum, load32, nibbles, prefetch,
-    q8_0_family_block_bytes as block_bytes, q8_0_family_scale, q8_0_family_values, table,
+    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, check_rows, f16_splat, hsum, load32, nibbles,
+    prefetch, q8_0_family_block_bytes as block_bytes, q8_0_family_lut, q8_0_family_scale,
+    q8_0_family_values,
 };
 
 /// Tokens per pass: four rows × four tokens are sixteen running sums.
@@ -76,32 +76,6 @@ pub(in super::super) fn has_vnni() -> bool {
     })
 }
 
-/// Checks the shapes both bodies rely on; returns the block count.
-fn check<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]], out: &[f32]) -> usize {
-    let wsize = block_bytes::<KIND>();
-    let nb = rows[0].len() / wsize;
-    assert!(
-        rows.iter().all(|r| r.len() == nb * wsize),
-        "weight row length"
-    );
-    assert!(acts.len() == N && out.len() == N * 4, "{N} tokens");
-    assert!(
-        acts.iter().all(|a| a.len() == nb * 34),
-        "activation row length"
-    );
-    nb
-}
-
-/// The lookup table a Q8_0-family type decodes its nibbles with.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn lut<const KIND: u8>() -> __m256i {
-    match KIND {
-        IQ4_NL => table(&KVALUES_IQ4NL),
-        _ => table(&KVALUES_MXFP4),
-    }
-}
-
 /// Four weight rows times `N ≤ TOKENS` tokens with AVX2: the unsigned operand
 /// of `vpmaddubsw` is |q|, and y takes q's sign instead. `out` holds `N` tokens
 /// × 4 rows.
@@ -110,9 +84,10 @@ fn lut<const KIND: u8>() -> __m256i {
 // target features, and the helpers would not be inlined into it.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn rows4_avx2<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]) {
-    let nb = check::<KIND, N>(rows, acts, out);
     let wsize = block_bytes::<KIND>();
-    let lut = lut::<KIND>();
+    assert_eq!(acts.len(), N, "{N} tokens");
+    let nb = check_rows(rows, wsize, acts, 34, out);
+    let lut = q8_0_family_lut::<KIND>();
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_ps(); N]; 4];
     let mut ys: [&[u8]; N] = [&[]; N];
@@ -160,9 +135,10 @@ fn q5_0_offset(x: &[u8]) -> __m256i {
 /// sums equal the AVX2 body's, so the outputs do too.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]) {
-    let nb = check::<KIND, N>(rows, acts, out);
     let wsize = block_bytes::<KIND>();
-    let lut = lut::<KIND>();
+    assert_eq!(acts.len(), N, "{N} tokens");
+    let nb = check_rows(rows, wsize, acts, 34, out);
+    let lut = q8_0_family_lut::<KIND>();
     let bias = _mm256_set1_epi8(i8::MIN);
     let zero = _mm256_setzero_si256();
     let mut acc = [[_mm256_setzero_ps(); N]; 4];

@@ -13,10 +13,10 @@ use std::arch::x86_64::*;
 use rocmforge_gguf::GgmlType;
 
 use super::super::Rows8Fn;
-use super::super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4, e8m0_half};
+use super::super::scalar::e8m0_half;
 use super::{
-    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, f16_at, f16_splat, lanes_f32, nibbles, prefetch,
-    sum_rows8, table,
+    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, check_rows, f16_at, f16_splat, lanes_f32, nibbles,
+    prefetch, q8_0_family_block_bytes, q8_0_family_lut, sum_rows8,
 };
 
 /// The VNNI eight-row kernel for `ty`; only hand it out when
@@ -36,21 +36,10 @@ pub(in super::super) fn kernel(ty: GgmlType) -> Option<Rows8Fn> {
 // Plain loops, not closures: a closure would not inherit the target features.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn rows8<const KIND: u8, const N: usize>(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32]) {
-    let wsize = if KIND == MXFP4 { 17 } else { 18 };
-    let nb = rows[0].len() / wsize;
-    assert!(
-        rows.iter().all(|r| r.len() == nb * wsize),
-        "weight row length"
-    );
-    assert!(acts.len() == N && out.len() == N * 8, "tile of {N} tokens");
-    assert!(
-        acts.iter().all(|a| a.len() == nb * 34),
-        "activation row length"
-    );
-    let lut = match KIND {
-        IQ4_NL => table(&KVALUES_IQ4NL),
-        _ => table(&KVALUES_MXFP4),
-    };
+    let wsize = q8_0_family_block_bytes::<KIND>();
+    assert_eq!(acts.len(), N, "tile of {N} tokens");
+    let nb = check_rows(rows, wsize, acts, 34, out);
+    let lut = q8_0_family_lut::<KIND>();
     let offset = _mm256_set1_epi8(if KIND == Q4_0 { 8 } else { i8::MIN });
     let zero = _mm256_setzero_si256();
     let mut acc = [_mm256_setzero_ps(); N];
