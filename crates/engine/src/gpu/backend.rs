@@ -522,10 +522,9 @@ impl GpuBackend<'_> {
             .function("rf_store_kv_f16_at")?;
         let pos = self.scratch.step.slice(0..1)?;
         let (k_count, v_count) = (nk as u64, nv as u64);
-        // SAFETY: rf_store_kv_f16_at(const float* k, const float* v, u16* k_cache,
-        // u16* v_cache, const u32* pos, u64 nk, u64 nv); k holds nk and v nv floats,
-        // the caches `context` rows of nk and nv halves, and the position in `pos` is
-        // below `context` (checked by `forward`).
+        // SAFETY: rf_store_kv_f16_at(k, v, k_cache, v_cache, pos, nk, nv): k holds nk and
+        // v nv floats, the caches `context` rows of nk and nv halves, and the position
+        // in `pos` is below `context` (checked by `forward`).
         unsafe {
             self.stream
                 .launch(&function)

@@ -194,10 +194,9 @@ macro_rules! rows4_entries {
             fn $name(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]) {
                 assert_eq!(out.len(), acts.len() * 4, "tokens x 4 rows");
                 for (acts, out) in acts.chunks(TOKENS).zip(out.chunks_mut(TOKENS * 4)) {
-                    // SAFETY: `avx2_kernel` hands out the AVX2 variants only after
-                    // `simd_level` found AVX2, FMA and F16C; `kernel` hands out the
-                    // VNNI variants only when `has_vnni` also found AVX-512 VNNI
-                    // and VL. Either way the CPU runs everything the body uses.
+                    // SAFETY: AVX2 variants are handed out after `simd_level` found
+                    // AVX2, FMA and F16C, VNNI ones only when `has_vnni` also found
+                    // AVX-512 VNNI, VL and BW: the CPU runs all the body uses.
                     unsafe {
                         match acts.len() {
                             1 => $body::<{ $kind }, 1>(rows, acts, out),
