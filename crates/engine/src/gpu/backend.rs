@@ -1,24 +1,24 @@
-//! The GPU backend, first form: the execution plan run token by token on the
-//! device (matrix-vector kernels on the quantized weights, f16 key/value cache
-//! on the device). Correct rather than fast: prompts are fed one token at a time,
-//! kernels are looked up per launch and nothing is fused or captured yet.
+//! The GPU backend: the execution plan run token by token on the device
+//! (matrix-vector kernels on the quantized weights, f16 key/value cache on the
+//! device), each decode step captured once as a graph and replayed. Prompts are
+//! still fed one token at a time. The kernel launches live in `kernels`.
 
-use rocmforge_gguf::GgmlType;
-use rocmforge_hip::{Device, DeviceBuffer, DeviceView, GraphExec, LaunchConfig, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
 use crate::EngineError;
-use crate::config::{Activation, RopeStyle};
 use crate::cpu::linear;
 use crate::kv_cache::KvCache;
-use crate::model::{Model, Weight};
+use crate::model::Model;
 use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
 
-const BLOCK: u32 = 256;
+mod kernels;
 
-/// Threads per row of the matrix-vector kernels on quantized activations.
-const MATVEC_Q8_THREADS: u32 = 128;
+use kernels::matvec_kernel;
+
+/// Threads per block of the kernels that take any 1-D block.
+const BLOCK: u32 = 256;
 
 /// Norm and bias vectors of one layer, as f32 on the device (`Model` already
 /// holds them in the form the plan uses).
@@ -93,25 +93,6 @@ fn upload_opt(
         .as_ref()
         .map(|v| upload(device, stream, v))
         .transpose()
-}
-
-/// The matrix-vector kernel for a weight type and the quantizer its activations
-/// go through first (name, values per block), chosen as the CPU backend prepares
-/// activations, so that both multiply the same numbers: Q8_0 blocks for the
-/// Q8_0 family, Q8_K blocks for K-quants, f16 rounding for F16 weights.
-fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'static str, usize)>)> {
-    const Q8_0: Option<(&str, usize)> = Some(("rf_quantize_q8_0", 32));
-    const Q8_K: Option<(&str, usize)> = Some(("rf_quantize_q8_k", 256));
-    Some(match ty {
-        GgmlType::Q8_0 => ("rf_matvec_q8_0_q8", Q8_0),
-        GgmlType::Q4_0 => ("rf_matvec_q4_0_q8", Q8_0),
-        GgmlType::Q5_0 => ("rf_matvec_q5_0_q8", Q8_0),
-        GgmlType::Q4_K => ("rf_matvec_q4_k_q8", Q8_K),
-        GgmlType::Q6_K => ("rf_matvec_q6_k_q8", Q8_K),
-        GgmlType::F16 => ("rf_matvec_f16_x16", None),
-        GgmlType::F32 => ("rf_matvec_f32", None),
-        _ => return None,
-    })
 }
 
 impl<'m> GpuBackend<'m> {
@@ -226,13 +207,6 @@ impl<'m> GpuBackend<'m> {
     }
 }
 
-/// Threads per row for an RMS norm over `cols` values: about four values each
-/// (a decode step normalises one row, which one block must not crawl through),
-/// 64 to 1024 threads.
-fn norm_threads(cols: usize) -> u32 {
-    (cols.div_ceil(4).next_multiple_of(64)).clamp(64, 1024) as u32
-}
-
 /// `cos, sin` of every rotated pair at `pos`, exactly as the CPU backend computes
 /// them (`cpu::ops::rope`).
 fn rope_table(
@@ -255,310 +229,6 @@ fn rope_table(
 }
 
 impl GpuBackend<'_> {
-    /// `y = W x` with the kernel for `weight`'s type; `layer` says where the
-    /// tensor lives (`None`: outside the layers).
-    fn matvec(
-        &self,
-        layer: Option<usize>,
-        weight: &Weight,
-        x: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-    ) -> Result<(), EngineError> {
-        self.matvecs(layer, x, &[(weight, y)])
-    }
-
-    /// Several `y = W x` with the same `x`, quantized once per activation format
-    /// (the products are grouped by format).
-    fn matvecs(
-        &self,
-        layer: Option<usize>,
-        x: &DeviceBuffer<f32>,
-        products: &[(&Weight, &DeviceBuffer<f32>)],
-    ) -> Result<(), EngineError> {
-        let quantizer = |w: &Weight| matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name));
-        let mut order: Vec<usize> = (0..products.len()).collect();
-        order.sort_by_key(|&i| quantizer(products[i].0));
-        let mut in_scratch = None;
-        for i in order {
-            let (weight, y) = products[i];
-            self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
-        }
-        Ok(())
-    }
-
-    /// One product of [`Self::matvecs`]; `in_scratch` names the quantizer whose
-    /// output `scratch.xq` holds for this `x`, if any.
-    fn matvec_once(
-        &self,
-        layer: Option<usize>,
-        weight: &Weight,
-        x: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-        in_scratch: &mut Option<&'static str>,
-    ) -> Result<(), EngineError> {
-        let tensor = match layer {
-            Some(il) => self.weights.layer(il)?.get(&weight.name),
-            None => self.weights.global(&weight.name),
-        }
-        .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))?;
-        let (name, quantizer) =
-            matvec_kernel(weight.ty).ok_or_else(|| EngineError::UnsupportedTensorType {
-                name: weight.name.clone(),
-                ty: weight.ty,
-            })?;
-        let module = self.module(KernelModule::QuantMatvec);
-        let function = module.function(name)?;
-        if let Some((quantize, block)) = quantizer
-            && *in_scratch != Some(quantize)
-        {
-            *in_scratch = Some(quantize);
-            let blocks = (weight.cols / block) as u32;
-            let quantize = module.function(quantize)?;
-            // One warp per block.
-            let config = LaunchConfig::for_elements(blocks as usize * self.warp_size, BLOCK)?;
-            // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
-            // cols floats, xq room for the blocks of the widest input (sized at new).
-            unsafe {
-                self.stream
-                    .launch(&quantize)
-                    .arg(x)
-                    .arg(&self.scratch.xq)
-                    .arg(&blocks)
-                    .run(config)
-            }?;
-        }
-        let config = if quantizer.is_some() {
-            // The _q8 kernels: one block per row.
-            LaunchConfig {
-                grid: (weight.rows as u32, 1, 1),
-                block: (MATVEC_Q8_THREADS, 1, 1),
-                shared_bytes: 0,
-            }
-        } else {
-            // One warp per row.
-            let rows_per_block = BLOCK as usize / self.warp_size;
-            LaunchConfig {
-                grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
-                block: (BLOCK, 1, 1),
-                shared_bytes: 0,
-            }
-        };
-        let (rows, cols) = (weight.rows as u32, weight.cols as u32);
-        // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
-        // float* y, u32 rows, u32 cols).
-        // SAFETY: the tensor holds rows x cols values of its type (checked at load), x
-        // cols floats or xq their blocks (quantized above), y rows floats (scratch).
-        unsafe {
-            let launch = self.stream.launch(&function).arg(&tensor.data);
-            let launch = if quantizer.is_some() {
-                launch.arg(&self.scratch.xq)
-            } else {
-                launch.arg(x)
-            };
-            launch.arg(y).arg(&rows).arg(&cols).run(config)
-        }?;
-        Ok(())
-    }
-
-    /// `x += o`, then `y = x / rms(x) * w`, for one row of `cols` (y apart from x
-    /// and o): a residual add and the next norm in one launch.
-    fn add_rms_norm(
-        &self,
-        x: &DeviceBuffer<f32>,
-        o: &DeviceBuffer<f32>,
-        w: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-        cols: usize,
-        eps: f32,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Reduce)
-            .function("rf_add_rms_norm_f32")?;
-        let (r, c) = (1u32, cols as u32);
-        // SAFETY: rf_add_rms_norm_f32(float* x, const float* o, const float* w, float* y,
-        // float eps, u32 rows, u32 cols); x, o, y hold cols floats, w cols; y is
-        // another buffer than x and o.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(x)
-                .arg(o)
-                .arg(w)
-                .arg(y)
-                .arg(&eps)
-                .arg(&r)
-                .arg(&c)
-                .run(LaunchConfig::per_row(1, norm_threads(cols))?)
-        }?;
-        Ok(())
-    }
-
-    /// `y = x / rms(x) * w` for `rows` rows of `cols` (y may be x).
-    fn rms_norm(
-        &self,
-        x: &DeviceBuffer<f32>,
-        w: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Reduce)
-            .function("rf_rms_norm_f32")?;
-        let (r, c) = (rows as u32, cols as u32);
-        // SAFETY: rf_rms_norm_f32(const float* x, const float* w, float* y, float eps,
-        // u32 rows, u32 cols); x and y hold rows x cols floats, w cols.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(x)
-                .arg(w)
-                .arg(y)
-                .arg(&eps)
-                .arg(&r)
-                .arg(&c)
-                .run(LaunchConfig::per_row(rows, norm_threads(cols))?)
-        }?;
-        Ok(())
-    }
-
-    /// `y = a + b` over `n` floats (y may be a or b).
-    fn add(
-        &self,
-        a: &DeviceBuffer<f32>,
-        b: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-        n: usize,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Elementwise)
-            .function("rf_add_f32")?;
-        let count = n as u64;
-        // SAFETY: rf_add_f32(const float* a, const float* b, float* y, u64 n); all hold n.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(a)
-                .arg(b)
-                .arg(y)
-                .arg(&count)
-                .run(LaunchConfig::for_elements(n, BLOCK)?)
-        }?;
-        Ok(())
-    }
-
-    /// `x *= alpha` over `n` floats.
-    fn scale(&self, x: &DeviceBuffer<f32>, alpha: f32, n: usize) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Elementwise)
-            .function("rf_scale_f32")?;
-        let count = n as u64;
-        // SAFETY: rf_scale_f32(const float* x, float* y, float alpha, u64 n), in place.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(x)
-                .arg(x)
-                .arg(&alpha)
-                .arg(&count)
-                .run(LaunchConfig::for_elements(n, BLOCK)?)
-        }?;
-        Ok(())
-    }
-
-    /// Rotates the `n_head_q` query heads in `scratch.q` and the `n_head_k` key
-    /// heads in `scratch.k` with `table` (cos, sin pairs), in one launch.
-    fn rope_qk(
-        &self,
-        table: &DeviceView<'_, f32>,
-        n_head_q: usize,
-        n_head_k: usize,
-        head_dim: usize,
-        dims: usize,
-        style: RopeStyle,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Transformer)
-            .function("rf_rope2_f32")?;
-        let (hq, hk) = (n_head_q as u32, n_head_k as u32);
-        let (hd, d) = (head_dim as u32, dims as u32);
-        let neox = u32::from(style == RopeStyle::Neox);
-        let config = LaunchConfig {
-            grid: (hq + hk, 1, 1),
-            block: (64, 1, 1),
-            shared_bytes: 0,
-        };
-        // SAFETY: rf_rope2_f32(float* q, float* k, const float* cs, u32 n_head_q,
-        // u32 n_head_k, u32 head_dim, u32 rope_dims, u32 neox); q holds n_head_q and k
-        // n_head_k heads of head_dim floats, cs dims floats.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(&self.scratch.q)
-                .arg(&self.scratch.k)
-                .arg(table)
-                .arg(&hq)
-                .arg(&hk)
-                .arg(&hd)
-                .arg(&d)
-                .arg(&neox)
-                .run(config)
-        }?;
-        Ok(())
-    }
-
-    /// Stores the token's keys (`scratch.k`, `nk` floats) and values
-    /// (`scratch.v`, `nv`) as f16 at the step's position of the two caches.
-    fn store_kv(
-        &self,
-        keys: &DeviceBuffer<u16>,
-        values: &DeviceBuffer<u16>,
-        nk: usize,
-        nv: usize,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Transformer)
-            .function("rf_store_kv_f16_at")?;
-        let pos = self.scratch.step.slice(0..1)?;
-        let (k_count, v_count) = (nk as u64, nv as u64);
-        // SAFETY: rf_store_kv_f16_at(k, v, k_cache, v_cache, pos, nk, nv): k holds nk and
-        // v nv floats, the caches `context` rows of nk and nv halves, and the position
-        // in `pos` is below `context` (checked by `forward`).
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(&self.scratch.k)
-                .arg(&self.scratch.v)
-                .arg(keys)
-                .arg(values)
-                .arg(&pos)
-                .arg(&k_count)
-                .arg(&v_count)
-                .run(LaunchConfig::for_elements(nk + nv, BLOCK)?)
-        }?;
-        Ok(())
-    }
-
-    fn activation(&self, activation: Activation, n: usize) -> Result<(), EngineError> {
-        let name = match activation {
-            Activation::Silu => "rf_swiglu_f32",
-            Activation::GeluTanh => "rf_geglu_f32",
-        };
-        let function = self.module(KernelModule::Transformer).function(name)?;
-        let count = n as u64;
-        // SAFETY: rf_{swi,ge}glu_f32(float* gate, const float* up, u64 n); both hold n.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(&self.scratch.gate)
-                .arg(&self.scratch.up)
-                .arg(&count)
-                .run(LaunchConfig::for_elements(n, BLOCK)?)
-        }?;
-        Ok(())
-    }
-
     /// Runs the layers for the prepared token: by replaying the captured step
     /// where there is one, else capturing it once every layer is resident (a
     /// lazy layer's first use uploads, which a capture cannot hold), else
