@@ -88,6 +88,20 @@ impl ExecutionPlan {
             final_logit_softcap: c.final_logit_softcap,
         }
     }
+
+    /// The input vector of `token`: its embedding row, dequantized and scaled as
+    /// the architecture wants (`out` holds `n_embd` values).
+    pub fn embed(&self, model: &Model, token: u32, out: &mut [f32]) {
+        crate::cpu::linear::embedding_row(
+            &model.token_embd,
+            model.bytes(&model.token_embd),
+            token as usize,
+            out,
+        );
+        if self.embed_scale != 1.0 {
+            out.iter_mut().for_each(|v| *v *= self.embed_scale);
+        }
+    }
 }
 
 /// Which positions of a batch produce logits.

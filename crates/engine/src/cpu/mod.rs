@@ -74,13 +74,8 @@ impl Backend for CpuBackend {
         check_batch(model, start, kv.capacity(), tokens)?;
         let e = c.n_embd;
         resize(&mut self.x, n * e);
-        let embd_bytes = model.bytes(&model.token_embd);
-        for (t, &token) in tokens.iter().enumerate() {
-            let row = &mut self.x[t * e..(t + 1) * e];
-            linear::embedding_row(&model.token_embd, embd_bytes, token as usize, row);
-            if plan.embed_scale != 1.0 {
-                row.iter_mut().for_each(|v| *v *= plan.embed_scale);
-            }
+        for (&token, row) in tokens.iter().zip(self.x.chunks_exact_mut(e)) {
+            plan.embed(model, token, row);
         }
         // Tokens whose logits are wanted: a suffix of the batch.
         let first_out = which.first_output(n);

@@ -8,7 +8,6 @@ use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
 use crate::EngineError;
-use crate::cpu::linear;
 use crate::kv_cache::KvCache;
 use crate::model::Model;
 use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
@@ -278,15 +277,7 @@ impl GpuBackend<'_> {
         let c = &model.config;
         let e = c.n_embd;
         let mut row = vec![0f32; e];
-        linear::embedding_row(
-            &model.token_embd,
-            model.bytes(&model.token_embd),
-            token as usize,
-            &mut row,
-        );
-        if plan.embed_scale != 1.0 {
-            row.iter_mut().for_each(|v| *v *= plan.embed_scale);
-        }
+        plan.embed(model, token, &mut row);
         self.stream
             .upload(&mut self.scratch.x.slice_mut(..e)?, &row)?;
         let hd = c.head_dim;
