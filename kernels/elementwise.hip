@@ -23,6 +23,15 @@ RF_KERNEL void rf_add_f32(const float* a, const float* b, float* y, rf_u64 n) {
     }
 }
 
+// void rf_add_bias_f32(float* y, const float* bias, unsigned long long cols,
+//                      unsigned long long n)
+// y[i] += bias[i % cols] for i < n: a bias added to every row of cols values.
+RF_KERNEL void rf_add_bias_f32(float* __restrict__ y, const float* __restrict__ bias, rf_u64 cols, rf_u64 n) {
+    for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
+        y[i] += bias[i % cols];
+    }
+}
+
 // void rf_mul_f32(const float* a, const float* b, float* y, unsigned long long n)
 // y[i] = a[i] * b[i]. y may be a or b (in place).
 RF_KERNEL void rf_mul_f32(const float* a, const float* b, float* y, rf_u64 n) {

@@ -477,3 +477,100 @@ __device__ static __forceinline__ float rf_dot_f16_rounded(const rf_u8* b, const
 RF_KERNEL void rf_matvec_f16_x16(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
     rf_matvec<rf_dot_f16_rounded, 64, 32>(w, x, y, rows, cols);
 }
+
+// ---------------------------------------------------------------------------
+// Blocks to f16 rows, for the prompt's matrix products (vendor BLAS multiplies
+// the dequantized rows with f16 activations). Each thread writes four
+// consecutive values, so the stores are coalesced.
+//
+// void rf_dequant_<type>_f16(const u8* w, uint16_t* out, unsigned long long quads)
+// out[4i .. 4i + 4] = the values 4i .. 4i + 4 of w (row after row, as stored),
+// for i < quads, as f16 (rounded to nearest even). 1-D, any grid (grid-stride).
+
+// Values j .. j + 3 of one block.
+__device__ static __forceinline__ void rf_four_q8_0(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b);
+    const signed char* qs = (const signed char*)(b + 2);
+    for (int t = 0; t < 4; ++t) v[t] = d * (float)qs[j + t];
+}
+
+__device__ static __forceinline__ void rf_four_q4_0(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b);
+    const rf_u8* qs = b + 2;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        const int q = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+        v[t] = d * (float)(q - 8);
+    }
+}
+
+__device__ static __forceinline__ void rf_four_q5_0(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b);
+    const rf_u32 qh = (rf_u32)b[2] | ((rf_u32)b[3] << 8) | ((rf_u32)b[4] << 16) | ((rf_u32)b[5] << 24);
+    const rf_u8* qs = b + 6;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        const int low = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+        const int q = low | (int)(((qh >> l) & 1) << 4);
+        v[t] = d * (float)(q - 16);
+    }
+}
+
+__device__ static __forceinline__ void rf_four_q4_k(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b);
+    const float dmin = rf_f16_at(b + 2);
+    const int chunk = j / 64, r = j % 64;
+    int scale, min;
+    rf_q4_k_scale_min(2 * chunk + (r >= 32), b + 4, &scale, &min);
+    const rf_u8* qs = b + 16 + 32 * chunk + (r % 32);
+    for (int t = 0; t < 4; ++t) {
+        const int q = r < 32 ? (qs[t] & 15) : (qs[t] >> 4);
+        v[t] = d * (float)scale * (float)q - dmin * (float)min;
+    }
+}
+
+__device__ static __forceinline__ void rf_four_q6_k(const rf_u8* b, int j, float* v) {
+    const int half = j / 128, quarter = (j % 128) / 32, l = j % 32;
+    const rf_u8* ql = b + 64 * half + (quarter & 1) * 32 + l;
+    const rf_u8* qh = b + 128 + 32 * half + l;
+    const signed char* sc = (const signed char*)(b + 192) + 8 * half + 2 * quarter;
+    const float d = rf_f16_at(b + 208);
+    const int shift = 2 * quarter;
+    for (int t = 0; t < 4; ++t) {
+        const int low = quarter < 2 ? (ql[t] & 15) : (ql[t] >> 4);
+        const int q = (low | (((qh[t] >> shift) & 3) << 4)) - 32;
+        v[t] = d * (float)sc[(l + t) / 16] * (float)q;
+    }
+}
+
+template <void (*Four)(const rf_u8*, int, float*), int BlockBytes, int BlockValues>
+__device__ static __forceinline__ void rf_dequant_f16(const rf_u8* __restrict__ w, rf_half* __restrict__ out,
+                                                      rf_u64 quads) {
+    for (rf_u64 i = rf_global_id_x(); i < quads; i += rf_global_stride_x()) {
+        const rf_u64 first = 4 * i;
+        const rf_u64 block = first / BlockValues;
+        float v[4];
+        Four(w + block * BlockBytes, (int)(first % BlockValues), v);
+        rf_u64 packed = 0;
+        for (int t = 0; t < 4; ++t) {
+            packed |= (rf_u64)rf_float_to_half(v[t]).bits << (16 * t);
+        }
+        *(rf_u64*)(out + first) = packed;
+    }
+}
+
+RF_KERNEL void rf_dequant_q8_0_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q8_0, 34, 32>(w, out, quads);
+}
+RF_KERNEL void rf_dequant_q4_0_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q4_0, 18, 32>(w, out, quads);
+}
+RF_KERNEL void rf_dequant_q5_0_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q5_0, 22, 32>(w, out, quads);
+}
+RF_KERNEL void rf_dequant_q4_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q4_k, 144, 256>(w, out, quads);
+}
+RF_KERNEL void rf_dequant_q6_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q6_k, 210, 256>(w, out, quads);
+}

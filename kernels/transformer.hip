@@ -1,5 +1,5 @@
-// Transformer steps of one decoded token: rotary embeddings, gated activations
-// and attention over an f16 key/value cache.
+// Transformer steps: rotary embeddings, gated activations and attention over an
+// f16 key/value cache, for one decoded token or the rows of a prompt.
 //
 // Launch shapes are given per kernel. Blocks are 1-D with a multiple of 64
 // threads (256 is a good choice). Independent of the warp size.
@@ -25,13 +25,16 @@ __device__ static __forceinline__ void rf_rope_head(float* head, const float* cs
 // void rf_rope2_f32(float* q, float* k, const float* cs, unsigned int n_head_q,
 //                   unsigned int n_head_k, unsigned int head_dim, unsigned int rope_dims,
 //                   unsigned int neox)
-// Rotates the query heads q[n_head_q][head_dim] and the key heads
-// k[n_head_k][head_dim] of a token (see rf_rope_head). grid = (n_head_q + n_head_k, 1, 1).
+// Rotates the query heads q[row][n_head_q][head_dim] and the key heads
+// k[row][n_head_k][head_dim] of each token row (see rf_rope_head) with that row's
+// table cs[row][head_dim]. grid = (n_head_q + n_head_k, rows, 1).
 RF_KERNEL void rf_rope2_f32(float* q, float* k, const float* cs, rf_u32 n_head_q, rf_u32 n_head_k,
                             rf_u32 head_dim, rf_u32 rope_dims, rf_u32 neox) {
     const rf_u32 h = blockIdx.x;
-    float* head = h < n_head_q ? q + (rf_u64)h * head_dim : k + (rf_u64)(h - n_head_q) * head_dim;
-    rf_rope_head(head, cs, rope_dims, neox);
+    const rf_u64 row = blockIdx.y;
+    float* head = h < n_head_q ? q + (row * n_head_q + h) * head_dim
+                               : k + (row * n_head_k + (h - n_head_q)) * head_dim;
+    rf_rope_head(head, cs + row * head_dim, rope_dims, neox);
 }
 
 // void rf_swiglu_f32(float* gate, const float* up, unsigned long long n)
@@ -140,19 +143,83 @@ RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __re
 
 // void rf_store_kv_f16_at(const float* k, const float* v, uint16_t* k_cache,
 //                         uint16_t* v_cache, const unsigned int* pos,
-//                         unsigned long long nk, unsigned long long nv)
-// A token's keys (nk values) and values (nv) as f16 into row pos[0] of their caches,
-// the position read from device memory (for replayed graphs).
-// 1-D, any grid (grid-stride loop over nk + nv).
+//                         unsigned long long nk, unsigned long long nv, unsigned int rows)
+// The keys k[rows][nk] and values v[rows][nv] of `rows` consecutive tokens as f16
+// into rows pos[0] .. pos[0] + rows of their caches, the first position read from
+// device memory (for replayed graphs). 1-D, any grid (grid-stride loop).
 RF_KERNEL void rf_store_kv_f16_at(const float* __restrict__ k, const float* __restrict__ v,
                                   rf_half* __restrict__ k_cache, rf_half* __restrict__ v_cache,
-                                  const rf_u32* __restrict__ pos, rf_u64 nk, rf_u64 nv) {
+                                  const rf_u32* __restrict__ pos, rf_u64 nk, rf_u64 nv, rf_u32 rows) {
     const rf_u64 p = pos[0];
-    for (rf_u64 i = rf_global_id_x(); i < nk + nv; i += rf_global_stride_x()) {
-        if (i < nk) {
-            k_cache[p * nk + i] = rf_float_to_half(k[i]);
+    const rf_u64 n = nk + nv;
+    for (rf_u64 i = rf_global_id_x(); i < n * rows; i += rf_global_stride_x()) {
+        const rf_u64 r = i / n, c = i % n;
+        if (c < nk) {
+            k_cache[(p + r) * nk + c] = rf_float_to_half(k[r * nk + c]);
         } else {
-            v_cache[p * nv + (i - nk)] = rf_float_to_half(v[i - nk]);
+            v_cache[(p + r) * nv + (c - nk)] = rf_float_to_half(v[r * nv + (c - nk)]);
         }
+    }
+}
+
+// Most head dimensions one lane of rf_attend_rows_f16 holds: head_dim and
+// head_dim_v must be at most RF_ATTEND_DIMS * RF_WARP_SIZE (256 on 32-lane warps).
+#define RF_ATTEND_DIMS 8
+
+// void rf_attend_rows_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,
+//                         unsigned int n_head, unsigned int n_head_kv, unsigned int head_dim,
+//                         unsigned int head_dim_v, unsigned int start, unsigned int rows,
+//                         unsigned int window, float scale)
+// Causal attention of a prompt's rows: query row i (position start + i, heads
+// q[i][n_head][head_dim]) attends the cached positions first .. start + i, where
+// first = start + i + 1 - window when window > 0 and that is positive, else 0;
+// out[i][n_head][head_dim_v]. The caches (f16, as in rf_attend_f16_body) already
+// hold the rows' own keys and values. One warp per (row, head), its lanes
+// splitting the head's dimensions; an online softmax in f32 with the query
+// rounded to f16 as the cache is. grid = (ceil(rows * n_head / warps per block), 1, 1).
+RF_KERNEL void rf_attend_rows_f16(const float* __restrict__ q, const rf_half* __restrict__ k,
+                                  const rf_half* __restrict__ v, float* __restrict__ out, rf_u32 n_head,
+                                  rf_u32 n_head_kv, rf_u32 head_dim, rf_u32 head_dim_v, rf_u32 start,
+                                  rf_u32 rows, rf_u32 window, float scale) {
+    const rf_u64 task = (rf_u64)blockIdx.x * (blockDim.x / RF_WARP_SIZE) + rf_warp_id();
+    if (task >= (rf_u64)rows * n_head) {
+        return;
+    }
+    const rf_u32 row = (rf_u32)(task / n_head), h = (rf_u32)(task % n_head);
+    const rf_u32 kvh = h / (n_head / n_head_kv);
+    const rf_u32 lane = rf_lane_id();
+    const rf_u32 pos = start + row;
+    const rf_u32 first = (window > 0 && pos + 1 > window) ? pos + 1 - window : 0;
+    const float* qh = q + ((rf_u64)row * n_head + h) * head_dim;
+    float qv[RF_ATTEND_DIMS], acc[RF_ATTEND_DIMS];
+    for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+        const rf_u32 d = lane + i * RF_WARP_SIZE;
+        qv[i] = d < head_dim ? rf_round_half(qh[d]) : 0.0f;
+        acc[i] = 0.0f;
+    }
+    float max = -RF_INFINITY, sum = 0.0f;
+    for (rf_u32 j = first; j <= pos; ++j) {
+        const rf_half* kj = k + ((rf_u64)j * n_head_kv + kvh) * head_dim;
+        float dot = 0.0f;
+        for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+            const rf_u32 d = lane + i * RF_WARP_SIZE;
+            if (d < head_dim) dot = rf_fmaf(qv[i], rf_half_to_float(kj[d]), dot);
+        }
+        const float s = rf_warp_sum(dot) * scale;
+        const float next = rf_fmaxf(max, s);
+        const float keep = rf_expf(max - next);
+        const float p = rf_expf(s - next);
+        max = next;
+        sum = rf_fmaf(sum, keep, p);
+        const rf_half* vj = v + ((rf_u64)j * n_head_kv + kvh) * head_dim_v;
+        for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+            const rf_u32 d = lane + i * RF_WARP_SIZE;
+            if (d < head_dim_v) acc[i] = rf_fmaf(p, rf_half_to_float(vj[d]), acc[i] * keep);
+        }
+    }
+    float* oh = out + ((rf_u64)row * n_head + h) * head_dim_v;
+    for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+        const rf_u32 d = lane + i * RF_WARP_SIZE;
+        if (d < head_dim_v) oh[d] = acc[i] / sum;
     }
 }

@@ -611,3 +611,97 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
         );
     }
 }
+
+#[test]
+fn dequantized_rows_match_the_cpu_in_f16() {
+    use rocmforge_gguf::{GgmlType, quant};
+    let Some(device) = gpu("dequantized_rows_match_the_cpu_in_f16") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let module = module(&device, KernelModule::QuantMatvec);
+    let values_count = 8 * 1024;
+    let cases = [
+        (GgmlType::Q8_0, "rf_dequant_q8_0_f16"),
+        (GgmlType::Q4_0, "rf_dequant_q4_0_f16"),
+        (GgmlType::Q5_0, "rf_dequant_q5_0_f16"),
+        (GgmlType::Q4_K, "rf_dequant_q4_k_f16"),
+        (GgmlType::Q6_K, "rf_dequant_q6_k_f16"),
+    ];
+    for (seed, (ty, kernel)) in cases.into_iter().enumerate() {
+        let weights = values(values_count, seed as u32 + 7);
+        let bytes = quant::quantize_to_vec(ty, &weights).unwrap();
+        let mut want = vec![0f32; values_count];
+        quant::dequantize(ty, &bytes, &mut want).unwrap();
+        let mut dw = device.alloc::<u8>(bytes.len()).unwrap();
+        stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
+        let out = device.alloc::<u16>(values_count).unwrap();
+        let function = module.function(kernel).unwrap();
+        let quads = (values_count / 4) as u64;
+        // SAFETY: rf_dequant_<type>_f16(const u8* w, u16* out, u64 quads): dw holds the
+        // blocks of values_count values, out values_count halves.
+        unsafe {
+            stream
+                .launch(&function)
+                .arg(&dw)
+                .arg(&out)
+                .arg(&quads)
+                .run(LaunchConfig::for_elements(values_count / 4, 256).unwrap())
+        }
+        .unwrap();
+        let mut got = vec![0u16; values_count];
+        stream.download(&out.as_view(), &mut got).unwrap();
+        for (i, (&bits, &w)) in got.iter().zip(&want).enumerate() {
+            let got = half::f16::from_bits(bits).to_f32();
+            let rounded = half::f16::from_f32(w).to_f32();
+            // The GPU may fuse the scale products differently: one f16 step at most.
+            let step = (rounded.abs() * 2f32.powi(-10)).max(2f32.powi(-24));
+            assert!(
+                (got - rounded).abs() <= step,
+                "{kernel} value {i}: {got} against {w} (f16 {rounded})"
+            );
+        }
+        eprintln!("{kernel}: {values_count} values match the CPU's in f16");
+    }
+}
+
+#[test]
+fn blas_products_of_f16_rows_match_the_cpu() {
+    let Some(device) = gpu("blas_products_of_f16_rows_match_the_cpu") else {
+        return;
+    };
+    let blas = match rocmforge_hip::Blas::new(&device) {
+        Ok(blas) => blas,
+        Err(error) => {
+            eprintln!("blas_products_of_f16_rows_match_the_cpu: skipped: no BLAS library ({error})");
+            return;
+        }
+    };
+    let stream = Stream::new(&device).unwrap();
+    let (m, n, k, ldc) = (70usize, 9usize, 96usize, 75usize);
+    let to_f16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect() };
+    let (a, b) = (to_f16(&values(m * k, 3)), to_f16(&values(n * k, 4)));
+    let mut da = device.alloc::<u16>(a.len()).unwrap();
+    let mut db = device.alloc::<u16>(b.len()).unwrap();
+    stream.upload(&mut da.as_view_mut(), &a).unwrap();
+    stream.upload(&mut db.as_view_mut(), &b).unwrap();
+    let dc = device.alloc::<f32>(n * ldc).unwrap();
+    // SAFETY: the buffers live until the download below, which waits for the stream.
+    unsafe {
+        blas.gemm_nt_f16_f32(&stream, (m, n, k), &da.as_view(), &db.as_view(), &dc.as_view(), ldc)
+    }
+    .unwrap();
+    let mut c = vec![0f32; n * ldc];
+    stream.download(&dc.as_view(), &mut c).unwrap();
+    let f = |bits: u16| half::f16::from_bits(bits).to_f32() as f64;
+    for j in 0..n {
+        for i in 0..m {
+            let want: f64 = (0..k).map(|p| f(a[i * k + p]) * f(b[j * k + p])).sum();
+            let got = c[j * ldc + i] as f64;
+            assert!((got - want).abs() < 1e-3 * (1.0 + want.abs()), "c[{j}][{i}]: {got} vs {want}");
+        }
+        // Past the m columns the row is left as it was (zero).
+        assert!(c[j * ldc + m..(j + 1) * ldc].iter().all(|&v| v == 0.0));
+    }
+    eprintln!("{} computes a {m}x{n}x{k} product as the CPU does", blas.library());
+}

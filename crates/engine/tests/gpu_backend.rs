@@ -94,20 +94,14 @@ fn gpu_logits_match_cpu_on_every_architecture_and_type() {
                 let mut gpu = GpuBackend::new(&device, &model, context, residency).unwrap();
                 let mut kv = KvCache::new(&model.config, context);
                 let mut logits = Vec::new();
-                // The prompt in two calls, as a session feeds it and then decodes.
-                gpu.forward(
-                    &model,
-                    &plan,
-                    &mut kv,
-                    &prompt[..7],
-                    Logits::All,
-                    &mut logits,
-                )
-                .unwrap();
-                let mut rest = Vec::new();
-                gpu.forward(&model, &plan, &mut kv, &prompt[7..], Logits::All, &mut rest)
-                    .unwrap();
-                logits.extend(rest);
+                // As a session feeds it: the prompt in batches (the second one after
+                // cached positions), then token by token through the decode step.
+                for part in [&prompt[..7], &prompt[7..10], &prompt[10..11], &prompt[11..]] {
+                    let mut part_logits = Vec::new();
+                    gpu.forward(&model, &plan, &mut kv, part, Logits::All, &mut part_logits)
+                        .unwrap();
+                    logits.extend(part_logits);
+                }
                 assert_eq!(kv.len(), prompt.len());
                 assert_eq!(logits.len(), cpu_logits.len());
                 for (t, (g, c)) in logits

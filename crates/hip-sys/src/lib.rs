@@ -10,6 +10,8 @@
 //!   NVIDIA's driver) and hands out its [`HipApi`]. Nothing is linked at build
 //!   time: a binary starts on any machine, and a missing library is an error that
 //!   lists every path tried.
+//! - [`blas`]: the vendor's BLAS library (rocBLAS or cuBLAS) for the same
+//!   runtime, also opened at run time, for dense half-precision products.
 //!
 //! Everything here is `unsafe` to call and documented by the vendors' API
 //! references; the safe layer is `rocmforge-hip`.
@@ -17,9 +19,11 @@
 
 #[macro_use]
 mod table;
+pub mod blas;
 pub mod hip;
 mod loader;
 pub mod nvidia;
 
 pub use hip::HipApi;
+pub use blas::{BlasApi, blas};
 pub use loader::{Api, Attempt, LoadError, Platform, api};

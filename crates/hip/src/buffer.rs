@@ -261,6 +261,27 @@ impl<'a, T> DeviceViewMut<'a, T> {
     }
 }
 
+impl<'a, T> DeviceView<'a, T> {
+    /// The same bytes seen as values of `U` (like `bytemuck::cast_slice`): an
+    /// error when the length or the address does not fit `U`.
+    pub fn reinterpret<U: bytemuck::Pod>(self) -> Result<DeviceView<'a, U>> {
+        let bytes = self.byte_len();
+        let size = size_of::<U>().max(1);
+        if !bytes.is_multiple_of(size) || !(self.pointer as usize).is_multiple_of(align_of::<U>()) {
+            return Err(Error::Invalid(format!(
+                "{bytes} bytes at {:p} cannot be seen as values of {size} bytes",
+                self.pointer
+            )));
+        }
+        Ok(DeviceView {
+            pointer: self.pointer,
+            len: bytes / size,
+            device: self.device,
+            _borrow: PhantomData,
+        })
+    }
+}
+
 impl<T> Clone for DeviceView<'_, T> {
     fn clone(&self) -> Self {
         *self

@@ -86,6 +86,14 @@ pub enum Error {
         /// The runtime's answer.
         source: HipError,
     },
+    /// A call into the vendor's BLAS library failed.
+    #[error("{call} failed: BLAS status {status}")]
+    Blas {
+        /// What was called.
+        call: &'static str,
+        /// The library's status code.
+        status: i32,
+    },
     /// An invalid argument that the runtime would reject less clearly.
     #[error("{0}")]
     Invalid(String),

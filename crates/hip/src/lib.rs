@@ -13,6 +13,7 @@
 //! | a `.so` and its functions | [`Module`], [`Function`] |
 //! | calling a function | [`Stream::launch`] with typed arguments |
 //! | a recorded macro | [`Graph`], [`GraphExec`] |
+//! | `sgemm` | [`Blas`] (rocBLAS / cuBLAS, loaded at run time) |
 //! | buffered writes | [`StagingRing`] (pipelined uploads through pinned memory) |
 //!
 //! Every HIP status is checked; failures are [`Error`]s naming the call and the
@@ -35,6 +36,7 @@
 
 #[macro_use]
 mod runtime;
+mod blas;
 mod buffer;
 mod device;
 mod error;
@@ -47,6 +49,7 @@ mod pool;
 mod staging;
 mod stream;
 
+pub use blas::Blas;
 pub use buffer::{DeviceBuffer, DeviceView, DeviceViewMut};
 pub use device::{Device, DeviceInfo, device_count};
 pub use error::{Error, HipError, Result};

@@ -100,6 +100,7 @@ impl KernelModule {
             KernelModule::Elementwise => &[
                 "rf_fill_f32",
                 "rf_add_f32",
+                "rf_add_bias_f32",
                 "rf_mul_f32",
                 "rf_scale_f32",
                 "rf_axpy_f32",
@@ -131,6 +132,11 @@ impl KernelModule {
                 "rf_matvec_q4_k_q8",
                 "rf_matvec_q6_k_q8",
                 "rf_matvec_f16_x16",
+                "rf_dequant_q8_0_f16",
+                "rf_dequant_q4_0_f16",
+                "rf_dequant_q5_0_f16",
+                "rf_dequant_q4_k_f16",
+                "rf_dequant_q6_k_f16",
             ],
             KernelModule::Transformer => &[
                 "rf_rope2_f32",
@@ -138,6 +144,7 @@ impl KernelModule {
                 "rf_geglu_f32",
                 "rf_attend_f16_at",
                 "rf_store_kv_f16_at",
+                "rf_attend_rows_f16",
             ],
         }
     }

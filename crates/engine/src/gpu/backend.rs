@@ -1,7 +1,8 @@
-//! The GPU backend: the execution plan run token by token on the device
-//! (matrix-vector kernels on the quantized weights, f16 key/value cache on the
-//! device), each decode step captured once as a graph and replayed. Prompts are
-//! still fed one token at a time. The kernel launches live in `kernels`.
+//! The GPU backend: the execution plan on the device (matrix-vector kernels on
+//! the quantized weights, f16 key/value cache on the device), each decode step
+//! captured once as a graph and replayed. Prompts go in batches through the
+//! vendor's BLAS (`prefill`), or token by token where it is missing. The kernel
+//! launches live in `kernels`.
 
 use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
@@ -13,8 +14,10 @@ use crate::model::Model;
 use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
 
 mod kernels;
+mod prefill;
 
 use kernels::matvec_kernel;
+use prefill::Prefill;
 
 /// Threads per block of the kernels that take any 1-D block.
 const BLOCK: u32 = 256;
@@ -71,6 +74,17 @@ pub struct GpuBackend<'m> {
     /// `ROCMFORGE_NO_GRAPHS` is set).
     step_graph: Option<GraphExec>,
     use_graphs: bool,
+    prefill: PrefillState,
+}
+
+/// Whether prompts can go in batches.
+enum PrefillState {
+    /// Not set up yet (it is on the first prompt of two tokens or more).
+    Untried,
+    Ready(Box<Prefill>),
+    /// No BLAS library, or a model the batched path does not cover (see the log),
+    /// or `ROCMFORGE_NO_BLAS` is set: prompts run token by token.
+    Unavailable,
 }
 
 fn upload(
@@ -193,6 +207,11 @@ impl<'m> GpuBackend<'m> {
             warp_size: device.warp_size()?.max(1),
             step_graph: None,
             use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
+            prefill: if std::env::var_os("ROCMFORGE_NO_BLAS").is_some() {
+                PrefillState::Unavailable
+            } else {
+                PrefillState::Untried
+            },
         })
     }
 
@@ -325,7 +344,7 @@ impl GpuBackend<'_> {
             if il == 0 {
                 self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
             } else {
-                self.add_rms_norm(&s.x, &s.o, &v.attn_norm, &s.h, e, c.rms_eps)?;
+                self.add_rms_norm(&s.x, &s.o, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
             }
             self.matvecs(
                 Some(il),
@@ -347,6 +366,8 @@ impl GpuBackend<'_> {
                 self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
             }
             self.rope_qk(
+                (&s.q, &s.k),
+                1,
                 &table,
                 c.n_head,
                 c.n_head_kv,
@@ -358,7 +379,7 @@ impl GpuBackend<'_> {
                 self.scale(&s.q, plan.attn_scale, q_dim)?;
             }
             let (keys, values) = &self.cache[il];
-            self.store_kv(keys, values, k_dim, v_dim)?;
+            self.store_kv((&s.k, &s.v), keys, values, k_dim, v_dim, 1)?;
 
             let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
             let scale = if plan.scale_queries {
@@ -399,9 +420,9 @@ impl GpuBackend<'_> {
             if let Some(norm) = &v.post_attn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
-            self.add_rms_norm(&s.x, &s.o, &v.ffn_norm, &s.h, e, c.rms_eps)?;
+            self.add_rms_norm(&s.x, &s.o, &v.ffn_norm, &s.h, 1, e, c.rms_eps)?;
             self.matvecs(Some(il), &s.h, &[(&w.gate, &s.gate), (&w.up, &s.up)])?;
-            self.activation(layer.activation, c.n_ff)?;
+            self.activation(layer.activation, (&s.gate, &s.up), c.n_ff)?;
             self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
             if let Some(norm) = &v.post_ffn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
@@ -416,9 +437,90 @@ impl GpuBackend<'_> {
     }
 }
 
+impl GpuBackend<'_> {
+    /// Logits of the hidden state in `scratch.x` (one token), appended to `logits`.
+    fn output_logits(
+        &self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        let c = &model.config;
+        let s = &self.scratch;
+        self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
+        self.matvec(None, &model.output, &s.h, &s.logits)?;
+        let mut row = vec![0f32; c.n_vocab];
+        self.stream
+            .download(&s.logits.slice(..c.n_vocab)?, &mut row)?;
+        if let Some(cap) = plan.final_logit_softcap {
+            row.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        }
+        logits.extend_from_slice(&row);
+        Ok(())
+    }
+
+    /// The batched prompt path, set up on first use; `None` when unavailable.
+    fn take_prefill(&mut self, model: &Model, plan: &ExecutionPlan) -> Option<Box<Prefill>> {
+        if let PrefillState::Untried = self.prefill {
+            let device = self.stream.device().clone();
+            self.prefill =
+                match Prefill::new(&device, model, plan, self.context, self.warp_size) {
+                    Ok(prefill) => PrefillState::Ready(Box::new(prefill)),
+                    Err(reason) => {
+                        tracing::info!("prompts run token by token on the GPU: {reason}");
+                        PrefillState::Unavailable
+                    }
+                };
+        }
+        match std::mem::replace(&mut self.prefill, PrefillState::Unavailable) {
+            PrefillState::Ready(prefill) => Some(prefill),
+            other => {
+                self.prefill = other;
+                None
+            }
+        }
+    }
+
+    /// `tokens` from position `start` in passes of up to `p.rows()` rows; logits
+    /// of the batch positions from `first_out` on.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_batched(
+        &mut self,
+        p: &mut Prefill,
+        model: &Model,
+        plan: &ExecutionPlan,
+        tokens: &[u32],
+        start: usize,
+        first_out: usize,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        let e = model.config.n_embd;
+        let rows = p.rows();
+        for (i, chunk) in tokens.chunks(rows).enumerate() {
+            let offset = i * rows;
+            let len = chunk.len();
+            self.prefill_rows(p, model, plan, chunk, start + offset)?;
+            let first = first_out.max(offset) - offset;
+            if first + 1 == len {
+                // One row: the decode step's output kernels.
+                self.stream.copy(
+                    &p.x_row(len - 1, e)?,
+                    &mut self.scratch.x.slice_mut(..e)?,
+                )?;
+                self.output_logits(model, plan, logits)?;
+            } else if first < len {
+                self.prefill_logits(p, model, plan, (first, len), logits)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Backend for GpuBackend<'_> {
-    /// Runs the tokens one by one; `kv` only tracks the length (the keys and
-    /// values live on the device, for one sequence).
+    /// Runs a prompt of two tokens or more in batches (token by token without a
+    /// BLAS library), a single token through the captured decode step; `kv` only
+    /// tracks the length (the keys and values live on the device, for one
+    /// sequence).
     fn forward(
         &mut self,
         model: &Model,
@@ -428,7 +530,6 @@ impl Backend for GpuBackend<'_> {
         which: Logits,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError> {
-        let c = &model.config;
         let n = tokens.len();
         logits.clear();
         if n == 0 {
@@ -437,20 +538,20 @@ impl Backend for GpuBackend<'_> {
         let start = kv.len();
         check_batch(model, start, kv.capacity().min(self.context), tokens)?;
         let first_out = which.first_output(n);
-        let mut row = vec![0f32; c.n_vocab];
-        for (t, &token) in tokens.iter().enumerate() {
-            self.prepare_step(model, plan, token, start + t)?;
-            self.step(model, plan)?;
-            if t >= first_out {
-                let s = &self.scratch;
-                self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
-                self.matvec(None, &model.output, &s.h, &s.logits)?;
-                self.stream
-                    .download(&s.logits.slice(..c.n_vocab)?, &mut row)?;
-                if let Some(cap) = plan.final_logit_softcap {
-                    row.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        if n > 1
+            && let Some(mut prefill) = self.take_prefill(model, plan)
+        {
+            let result =
+                self.forward_batched(&mut prefill, model, plan, tokens, start, first_out, logits);
+            self.prefill = PrefillState::Ready(prefill);
+            result?;
+        } else {
+            for (t, &token) in tokens.iter().enumerate() {
+                self.prepare_step(model, plan, token, start + t)?;
+                self.step(model, plan)?;
+                if t >= first_out {
+                    self.output_logits(model, plan, logits)?;
                 }
-                logits.extend_from_slice(&row);
             }
         }
         kv.set_len(start + n);

@@ -7,6 +7,7 @@ use rocmforge_hip::{DeviceBuffer, DeviceView, LaunchConfig};
 use rocmforge_kernels::KernelModule;
 
 use super::{BLOCK, GpuBackend};
+use crate::gpu::DeviceTensor;
 use crate::EngineError;
 use crate::config::{Activation, RopeStyle};
 use crate::model::Weight;
@@ -41,6 +42,20 @@ fn norm_threads(cols: usize) -> u32 {
 }
 
 impl GpuBackend<'_> {
+    /// The device copy of `weight` (`layer`: where it lives, `None` outside the
+    /// layers); a lazy layer is uploaded on first use.
+    pub(super) fn tensor(
+        &self,
+        layer: Option<usize>,
+        weight: &Weight,
+    ) -> Result<&DeviceTensor, EngineError> {
+        match layer {
+            Some(il) => self.weights.layer(il)?.get(&weight.name),
+            None => self.weights.global(&weight.name),
+        }
+        .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))
+    }
+
     /// `y = W x` with the kernel for `weight`'s type; `layer` says where the
     /// tensor lives (`None`: outside the layers).
     pub(super) fn matvec(
@@ -82,11 +97,7 @@ impl GpuBackend<'_> {
         y: &DeviceBuffer<f32>,
         in_scratch: &mut Option<&'static str>,
     ) -> Result<(), EngineError> {
-        let tensor = match layer {
-            Some(il) => self.weights.layer(il)?.get(&weight.name),
-            None => self.weights.global(&weight.name),
-        }
-        .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))?;
+        let tensor = self.tensor(layer, weight)?;
         let (name, quantizer) =
             matvec_kernel(weight.ty).ok_or_else(|| EngineError::UnsupportedTensorType {
                 name: weight.name.clone(),
@@ -146,23 +157,25 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// `x += o`, then `y = x / rms(x) * w`, for one row of `cols` (y apart from x
-    /// and o): a residual add and the next norm in one launch.
+    /// `x += o`, then `y = x / rms(x) * w`, for `rows` rows of `cols` (y apart
+    /// from x and o): a residual add and the next norm in one launch.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn add_rms_norm(
         &self,
         x: &DeviceBuffer<f32>,
         o: &DeviceBuffer<f32>,
         w: &DeviceBuffer<f32>,
         y: &DeviceBuffer<f32>,
+        rows: usize,
         cols: usize,
         eps: f32,
     ) -> Result<(), EngineError> {
         let function = self
             .module(KernelModule::Reduce)
             .function("rf_add_rms_norm_f32")?;
-        let (r, c) = (1u32, cols as u32);
+        let (r, c) = (rows as u32, cols as u32);
         // SAFETY: rf_add_rms_norm_f32(float* x, const float* o, const float* w, float* y,
-        // float eps, u32 rows, u32 cols); x, o, y hold cols floats, w cols; y is
+        // float eps, u32 rows, u32 cols); x, o, y hold rows x cols floats, w cols; y is
         // another buffer than x and o.
         unsafe {
             self.stream
@@ -174,7 +187,7 @@ impl GpuBackend<'_> {
                 .arg(&eps)
                 .arg(&r)
                 .arg(&c)
-                .run(LaunchConfig::per_row(1, norm_threads(cols))?)
+                .run(LaunchConfig::per_row(rows, norm_threads(cols))?)
         }?;
         Ok(())
     }
@@ -234,6 +247,32 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
+    /// `y[i] += bias[i % cols]` over `n` floats: a bias on every row.
+    pub(super) fn add_bias(
+        &self,
+        y: &DeviceBuffer<f32>,
+        bias: &DeviceBuffer<f32>,
+        cols: usize,
+        n: usize,
+    ) -> Result<(), EngineError> {
+        let function = self
+            .module(KernelModule::Elementwise)
+            .function("rf_add_bias_f32")?;
+        let (c, count) = (cols as u64, n as u64);
+        // SAFETY: rf_add_bias_f32(float* y, const float* bias, u64 cols, u64 n); y holds
+        // n floats, bias cols.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(y)
+                .arg(bias)
+                .arg(&c)
+                .arg(&count)
+                .run(LaunchConfig::for_elements(n, BLOCK)?)
+        }?;
+        Ok(())
+    }
+
     /// `x *= alpha` over `n` floats.
     pub(super) fn scale(
         &self,
@@ -258,10 +297,14 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Rotates the `n_head_q` query heads in `scratch.q` and the `n_head_k` key
-    /// heads in `scratch.k` with `table` (cos, sin pairs), in one launch.
+    /// Rotates the `n_head_q` query heads in `q` and the `n_head_k` key heads in
+    /// `k` of `rows` tokens with `table` (cos, sin pairs; `head_dim` floats per
+    /// token), in one launch.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn rope_qk(
         &self,
+        (q, k): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        rows: usize,
         table: &DeviceView<'_, f32>,
         n_head_q: usize,
         n_head_k: usize,
@@ -276,18 +319,18 @@ impl GpuBackend<'_> {
         let (hd, d) = (head_dim as u32, dims as u32);
         let neox = u32::from(style == RopeStyle::Neox);
         let config = LaunchConfig {
-            grid: (hq + hk, 1, 1),
+            grid: (hq + hk, rows as u32, 1),
             block: (64, 1, 1),
             shared_bytes: 0,
         };
         // SAFETY: rf_rope2_f32(float* q, float* k, const float* cs, u32 n_head_q,
-        // u32 n_head_k, u32 head_dim, u32 rope_dims, u32 neox); q holds n_head_q and k
-        // n_head_k heads of head_dim floats, cs dims floats.
+        // u32 n_head_k, u32 head_dim, u32 rope_dims, u32 neox); q holds rows x n_head_q
+        // and k rows x n_head_k heads of head_dim floats, cs rows x head_dim floats.
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(&self.scratch.q)
-                .arg(&self.scratch.k)
+                .arg(q)
+                .arg(k)
                 .arg(table)
                 .arg(&hq)
                 .arg(&hk)
@@ -299,39 +342,49 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Stores the token's keys (`scratch.k`, `nk` floats) and values
-    /// (`scratch.v`, `nv`) as f16 at the step's position of the two caches.
+    /// Stores `rows` tokens' keys (`k`, `nk` floats each) and values (`v`, `nv`)
+    /// as f16 into the two caches from the position in `scratch.step[0]` on.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn store_kv(
         &self,
+        (k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
         keys: &DeviceBuffer<u16>,
         values: &DeviceBuffer<u16>,
         nk: usize,
         nv: usize,
+        rows: usize,
     ) -> Result<(), EngineError> {
         let function = self
             .module(KernelModule::Transformer)
             .function("rf_store_kv_f16_at")?;
         let pos = self.scratch.step.slice(0..1)?;
-        let (k_count, v_count) = (nk as u64, nv as u64);
-        // SAFETY: rf_store_kv_f16_at(k, v, k_cache, v_cache, pos, nk, nv): k holds nk and
-        // v nv floats, the caches `context` rows of nk and nv halves, and the position
-        // in `pos` is below `context` (checked by `forward`).
+        let (k_count, v_count, r) = (nk as u64, nv as u64, rows as u32);
+        // SAFETY: rf_store_kv_f16_at(k, v, k_cache, v_cache, pos, nk, nv, rows): k holds
+        // rows x nk and v rows x nv floats, the caches `context` rows of nk and nv halves,
+        // and pos[0] + rows <= `context` (checked by `forward`).
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(&self.scratch.k)
-                .arg(&self.scratch.v)
+                .arg(k)
+                .arg(v)
                 .arg(keys)
                 .arg(values)
                 .arg(&pos)
                 .arg(&k_count)
                 .arg(&v_count)
-                .run(LaunchConfig::for_elements(nk + nv, BLOCK)?)
+                .arg(&r)
+                .run(LaunchConfig::for_elements(rows * (nk + nv), BLOCK)?)
         }?;
         Ok(())
     }
 
-    pub(super) fn activation(&self, activation: Activation, n: usize) -> Result<(), EngineError> {
+    /// `gate = act(gate) * up` over `n` floats.
+    pub(super) fn activation(
+        &self,
+        activation: Activation,
+        (gate, up): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        n: usize,
+    ) -> Result<(), EngineError> {
         let name = match activation {
             Activation::Silu => "rf_swiglu_f32",
             Activation::GeluTanh => "rf_geglu_f32",
@@ -342,8 +395,8 @@ impl GpuBackend<'_> {
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(&self.scratch.gate)
-                .arg(&self.scratch.up)
+                .arg(gate)
+                .arg(up)
                 .arg(&count)
                 .run(LaunchConfig::for_elements(n, BLOCK)?)
         }?;
