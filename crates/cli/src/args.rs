@@ -201,6 +201,10 @@ pub struct PerplexityArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,
+    /// Where to run: `auto` (a GPU when one is usable, else the CPU), `cpu`,
+    /// `gpu` or `gpu:N`.
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceChoice,
 }
 
 #[derive(Debug, Args)]

@@ -91,6 +91,11 @@ impl<'m> Session<'m> {
         }
     }
 
+    /// The model this session runs.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
     /// Positions evaluated so far.
     pub fn len(&self) -> usize {
         self.kv.len()

@@ -20,16 +20,36 @@ pub struct Perplexity {
     pub error: f64,
 }
 
-/// Scores `tokens` in windows of `n_ctx`, evaluated `n_batch` tokens at a time;
-/// `on_chunk` sees the running estimate after each window. Needs at least
-/// `2 * n_ctx` tokens.
+/// Scores `tokens` in windows of `n_ctx`, evaluated `n_batch` tokens at a time on
+/// the CPU backend; `on_chunk` sees the running estimate after each window. Needs
+/// at least `2 * n_ctx` tokens.
 pub fn perplexity(
     model: &Model,
     tokens: &[u32],
     n_ctx: usize,
     n_batch: usize,
+    on_chunk: impl FnMut(&Perplexity, usize),
+) -> Result<Perplexity, EngineError> {
+    let mut session = Session::new(model, n_ctx);
+    perplexity_in(&mut session, tokens, n_ctx, n_batch, on_chunk)
+}
+
+/// [`perplexity`] on the backend of `session` (whose context holds at least
+/// `n_ctx` positions; it is cleared before each window).
+pub fn perplexity_in(
+    session: &mut Session<'_>,
+    tokens: &[u32],
+    n_ctx: usize,
+    n_batch: usize,
     mut on_chunk: impl FnMut(&Perplexity, usize),
 ) -> Result<Perplexity, EngineError> {
+    let model = session.model();
+    if n_ctx > session.context() {
+        return Err(EngineError::InvalidConfig(format!(
+            "perplexity windows of {n_ctx} tokens need a session of that context; it has {}",
+            session.context()
+        )));
+    }
     if n_ctx < 2 || tokens.len() < 2 * n_ctx {
         return Err(EngineError::InvalidConfig(format!(
             "perplexity needs at least {} tokens for a context of {n_ctx}; the text has {}",
@@ -46,7 +66,6 @@ pub fn perplexity(
         None
     };
     let n_vocab = model.config.n_vocab;
-    let mut session = Session::new(model, n_ctx);
     let mut window = Vec::with_capacity(n_ctx);
     let mut scores = Vec::with_capacity(n_ctx * n_vocab / 2);
     let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);

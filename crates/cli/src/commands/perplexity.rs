@@ -1,4 +1,4 @@
-//! `rocmforge perplexity -m FILE -f TEXT [-c 512] [-b 2048]`: llama.cpp's
+//! `rocmforge perplexity -m FILE -f TEXT [-c 512] [-b 2048] [--device D]`: llama.cpp's
 //! perplexity, with the running `[i]value` estimates on stdout, a progress bar
 //! on stderr and `Final estimate: PPL = X +/- Y` last.
 
@@ -6,9 +6,9 @@ use std::io::Write;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use rocmforge_engine::perplexity::perplexity;
+use rocmforge_engine::perplexity::perplexity_in;
 
-use crate::args::{DeviceChoice, ModelArgs, PerplexityArgs, ResidencyArg};
+use crate::args::{ModelArgs, PerplexityArgs, ResidencyArg};
 
 pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
     anyhow::ensure!(args.ctx_size >= 2, "--ctx-size must be at least 2");
@@ -17,12 +17,11 @@ pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
         model: args.model.clone(),
         ctx_size: Some(args.ctx_size),
         threads: args.threads,
-        // This command runs on the CPU backend (the GPU backend feeds prompts one
-        // token at a time so far).
-        device: DeviceChoice::Cpu,
+        device: args.device,
         residency: ResidencyArg::Eager,
     };
     let (model, _) = super::run::load(&model_args)?;
+    let mut session = super::session(&model, args.ctx_size, &model_args)?;
     let mut text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {} as UTF-8 text", args.file.display()))?;
     // As llama.cpp's -f: one trailing newline is not part of the text.
@@ -40,8 +39,8 @@ pub fn run(args: &PerplexityArgs, out: &mut impl Write) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut write_error = None;
-    let result = perplexity(
-        &model,
+    let result = perplexity_in(
+        &mut session,
         &tokens[..tokens_needed],
         args.ctx_size,
         args.batch_size,
