@@ -215,89 +215,141 @@ RF_KERNEL void rf_matvec_f32(const rf_u8* w, const float* x, float* y, rf_u32 ro
 __device__ static __forceinline__ rf_u64 rf_grid_warps() { return rf_global_stride_x() / RF_WARP_SIZE; }
 __device__ static __forceinline__ rf_u64 rf_grid_warp() { return rf_global_id_x() / RF_WARP_SIZE; }
 
-// void rf_quantize_q8_0(const float* x, uint8_t* out, unsigned int blocks)
 // Q8_0 values in 36-byte blocks for the GPU kernels: f16 d = max|x| / 127, the
 // i16 sum of the 32 q, then q = round-half-even(x * 127 / max|x|). d and q are
 // ggml's Q8_0 (its 34-byte block is this one without the sum); the sum and the
 // 4-byte aligned values let the dot products read whole words and skip Σq.
-RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
-    const rf_u32 lane = rf_lane_id();
-    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
-        const float v = lane < 32 ? x[b * 32 + lane] : 0.0f;
-        const float amax = rf_warp_max(rf_fabsf(v));
-        const float d = amax / 127.0f;
-        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        rf_u8* o = out + b * RF_Q8_0X_BYTES;
-        float q = 0.0f;
-        if (lane < 32) {
-            q = __builtin_rintf(v * id);
-            q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
-            o[4 + lane] = (rf_u8)(signed char)(int)q;
-        }
-        // Integers below 2^24: the float sum is exact in any order.
-        const float sum = rf_warp_sum(q);
-        if (lane == 0) {
-            // 16-bit stores (blocks start at 4-byte offsets): byte stores of the
-            // converted half lost its low byte under ptxas 13.0.
-            *(rf_half*)o = rf_float_to_half(d);
-            *(short*)(o + 2) = (short)(int)sum;
-        }
+// One warp quantizes the 32 values at v into o (v in global or shared memory).
+__device__ static __forceinline__ void rf_q8_0_block(const float* v, rf_u8* o, rf_u32 lane) {
+    const float x = lane < 32 ? v[lane] : 0.0f;
+    const float amax = rf_warp_max(rf_fabsf(x));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    float q = 0.0f;
+    if (lane < 32) {
+        q = __builtin_rintf(x * id);
+        q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
+        o[4 + lane] = (rf_u8)(signed char)(int)q;
+    }
+    // Integers below 2^24: the float sum is exact in any order.
+    const float sum = rf_warp_sum(q);
+    if (lane == 0) {
+        // 16-bit stores (blocks start at 4-byte offsets): byte stores of the
+        // converted half lost its low byte under ptxas 13.0.
+        *(rf_half*)o = rf_float_to_half(d);
+        *(short*)(o + 2) = (short)(int)sum;
     }
 }
 
-// void rf_quantize_q8_k(const float* x, uint8_t* out, unsigned int blocks)
 // Q8_K blocks of 256 (f32 d, 256 x i8, 16 x i16 sums of 16), as ggml's reference:
 // scale -127 / (the value of largest magnitude, first one), q capped at 127.
-RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
-    const rf_u32 lane = rf_lane_id();
-    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
-        const float* v = x + b * 256;
-        rf_u8* o = out + b * 292;
-        // Largest magnitude and the first index holding it.
-        float amax = 0.0f;
-        int at = 256;
-        if (lane < 32) {
-            for (int k = 0; k < 8; ++k) {
-                const int i = 32 * k + (int)lane;
-                if (rf_fabsf(v[i]) > amax) {
-                    amax = rf_fabsf(v[i]);
-                    at = i;
-                }
-            }
-        }
-        for (int mask = RF_WARP_SIZE / 2; mask > 0; mask /= 2) {
-            const float other = rf_shfl_xor(amax, mask);
-            const int other_at = rf_shfl_xor(at, mask);
-            if (other > amax || (other == amax && other_at < at)) {
-                amax = other;
-                at = other_at;
-            }
-        }
-        float* d = (float*)o;
-        signed char* qs = (signed char*)(o + 4);
-        short* sums = (short*)(o + 260);
-        if (amax == 0.0f) {
-            if (lane < 32) {
-                for (int k = 0; k < 8; ++k) qs[32 * k + lane] = 0;
-                if (lane < 16) sums[lane] = 0;
-            }
-            if (lane == 0) *d = 0.0f;
-            continue;
-        }
-        const float iscale = -127.0f / v[at];
+// One warp quantizes the 256 values at v into o.
+__device__ static __forceinline__ void rf_q8_k_block(const float* v, rf_u8* o, rf_u32 lane) {
+    // Largest magnitude and the first index holding it.
+    float amax = 0.0f;
+    int at = 256;
+    if (lane < 32) {
         for (int k = 0; k < 8; ++k) {
-            int q = 0;
-            if (lane < 32) {
-                q = (int)rf_fminf(__builtin_rintf(iscale * v[32 * k + lane]), 127.0f);
-                qs[32 * k + lane] = (signed char)q;
+            const int i = 32 * k + (int)lane;
+            if (rf_fabsf(v[i]) > amax) {
+                amax = rf_fabsf(v[i]);
+                at = i;
             }
-            // Lanes 0-15 hold group 2k, lanes 16-31 group 2k + 1.
-            int sum = q;
-            for (int mask = 8; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
-            if (lane == 0 || lane == 16) sums[2 * k + lane / 16] = (short)sum;
         }
-        if (lane == 0) *d = 1.0f / iscale;
     }
+    for (int mask = RF_WARP_SIZE / 2; mask > 0; mask /= 2) {
+        const float other = rf_shfl_xor(amax, mask);
+        const int other_at = rf_shfl_xor(at, mask);
+        if (other > amax || (other == amax && other_at < at)) {
+            amax = other;
+            at = other_at;
+        }
+    }
+    float* d = (float*)o;
+    signed char* qs = (signed char*)(o + 4);
+    short* sums = (short*)(o + 260);
+    if (amax == 0.0f) {
+        if (lane < 32) {
+            for (int k = 0; k < 8; ++k) qs[32 * k + lane] = 0;
+            if (lane < 16) sums[lane] = 0;
+        }
+        if (lane == 0) *d = 0.0f;
+        return;
+    }
+    const float iscale = -127.0f / v[at];
+    for (int k = 0; k < 8; ++k) {
+        int q = 0;
+        if (lane < 32) {
+            q = (int)rf_fminf(__builtin_rintf(iscale * v[32 * k + lane]), 127.0f);
+            qs[32 * k + lane] = (signed char)q;
+        }
+        // Lanes 0-15 hold group 2k, lanes 16-31 group 2k + 1.
+        int sum = q;
+        for (int mask = 8; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
+        if (lane == 0 || lane == 16) sums[2 * k + lane / 16] = (short)sum;
+    }
+    if (lane == 0) *d = 1.0f / iscale;
+}
+
+// void rf_quantize_q8_0(const float* x, uint8_t* out, unsigned int blocks)
+// void rf_quantize_q8_k(const float* x, uint8_t* out, unsigned int blocks)
+// x[blocks * 32] (or * 256) into `blocks` blocks of the format above.
+RF_KERNEL void rf_quantize_q8_0(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
+    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
+        rf_q8_0_block(x + b * 32, out + b * RF_Q8_0X_BYTES, rf_lane_id());
+    }
+}
+RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__ out, rf_u32 blocks) {
+    for (rf_u64 b = rf_grid_warp(); b < blocks; b += rf_grid_warps()) {
+        rf_q8_k_block(x + b * 256, out + b * 292, rf_lane_id());
+    }
+}
+
+// The decode step's RMS norm and the quantization of its output in one launch:
+// with `o` not null, x[c] += o[c] first (the residual add); then
+// y[c] = x[c] / sqrt(mean of x^2 + eps) * w[c] as rf_rms_norm_f32 computes it,
+// and y quantized into `q` as rf_quantize_q8_0 / rf_quantize_q8_k do.
+// void rf_rms_norm_q8_0(float* x, const float* o, const float* w, float* y, uint8_t* q,
+//                       float eps, unsigned int cols)   (and rf_rms_norm_q8_k)
+// One row: grid = (1, 1, 1), a 1-D block of whole warps, cols * 4 bytes of dynamic
+// shared memory; cols a multiple of the block format's 32 (256) values.
+template <void (*Block)(const float*, rf_u8*, rf_u32), int Values, int Bytes>
+__device__ static __forceinline__ void rf_rms_norm_q(float* x, const float* __restrict__ o,
+                                                     const float* __restrict__ w, float* __restrict__ y,
+                                                     rf_u8* __restrict__ q, float eps, rf_u32 cols) {
+    extern __shared__ float rf_row[];
+    __shared__ float scratch[RF_MAX_WARPS];
+    float sum_sq = 0.0f;
+    for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+        float v = x[c];
+        if (o != nullptr) {
+            v += o[c];
+            x[c] = v;
+        }
+        rf_row[c] = v;
+        sum_sq = rf_fmaf(v, v, sum_sq);
+    }
+    sum_sq = rf_block_sum(sum_sq, scratch);
+    const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+    for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
+        const float v = rf_row[c] * scale * w[c];
+        rf_row[c] = v;
+        y[c] = v;
+    }
+    __syncthreads();
+    const rf_u32 warps = blockDim.x / RF_WARP_SIZE;
+    for (rf_u32 b = rf_warp_id(); b < cols / Values; b += warps) {
+        Block(rf_row + b * Values, q + (rf_u64)b * Bytes, rf_lane_id());
+    }
+}
+
+RF_KERNEL void rf_rms_norm_q8_0(float* x, const float* o, const float* w, float* y, rf_u8* q, float eps,
+                                rf_u32 cols) {
+    rf_rms_norm_q<rf_q8_0_block, 32, RF_Q8_0X_BYTES>(x, o, w, y, q, eps, cols);
+}
+RF_KERNEL void rf_rms_norm_q8_k(float* x, const float* o, const float* w, float* y, rf_u8* q, float eps,
+                                rf_u32 cols) {
+    rf_rms_norm_q<rf_q8_k_block, 256, 292>(x, o, w, y, q, eps, cols);
 }
 
 // void rf_round_f16(float* x, unsigned long long n): x[i] = (float)(half)x[i], the

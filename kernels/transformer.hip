@@ -78,67 +78,83 @@ __device__ static __forceinline__ float rf_round_half(float x) {
     return rf_half_to_float(rf_float_to_half(x));
 }
 
-// rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v,
-//                    first, total, stride, scale)
-// One query position: for each head h, out[h] = softmax(scale * q[h] . k[j]) v[j]
-// over cached positions first <= j < total. k[pos][n_head_kv][head_dim] and
-// v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
-// groups of n_head / n_head_kv. scores has n_head rows of `stride` >= total floats.
-// Rounds as ggml-cpu's flash attention for small batches (and so as the CPU
-// backend decodes): the query in f16, an online softmax whose weighted sum of
-// values is kept in f16, one rounding per multiply-add. grid = (n_head, 1, 1).
-__device__ static __forceinline__ void rf_attend_f16_body(
-    const float* __restrict__ q, const rf_half* __restrict__ k, const rf_half* __restrict__ v,
-    float* __restrict__ out, float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
-    rf_u32 head_dim_v, rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
-    const rf_u32 h = blockIdx.x;
-    const rf_u32 kvh = h / (n_head / n_head_kv);
-    const float* qh = q + (rf_u64)h * head_dim;
-    float* s = scores + (rf_u64)h * stride;
-    for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
-        const rf_half* kj = k + ((rf_u64)j * n_head_kv + kvh) * head_dim;
-        float dot = 0.0f;
-        for (rf_u32 d = 0; d < head_dim; ++d) {
-            dot = rf_fmaf(rf_round_half(qh[d]), rf_half_to_float(kj[d]), dot);
-        }
-        s[j] = dot * scale;
-    }
-    __syncthreads();
-    // Each output element walks the positions in order, as ggml does.
-    for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) {
-        float max = -RF_INFINITY, sum = 0.0f, acc = 0.0f;
-        for (rf_u32 j = first; j < total; ++j) {
-            const float sj = s[j];
-            float ms = 1.0f, vs = 1.0f;
-            if (sj > max) {
-                ms = rf_expf(max - sj);
-                max = sj;
-                acc = rf_round_half(acc * ms);
-            } else {
-                vs = rf_expf(sj - max);
-            }
-            const float vj = rf_half_to_float(v[((rf_u64)j * n_head_kv + kvh) * head_dim_v + d]);
-            acc = rf_round_half(rf_fmaf(vj, vs, acc));
-            sum = sum * ms + vs;
-        }
-        out[(rf_u64)h * head_dim_v + d] = acc * (1.0f / sum);
-    }
-}
+// Most head dimensions one lane of the attention kernels holds: head_dim must be
+// at most RF_ATTEND_DIMS * RF_WARP_SIZE (256 on 32-lane warps).
+#define RF_ATTEND_DIMS 8
 
 // void rf_attend_f16_at(const float* q, const uint16_t* k, const uint16_t* v, float* out,
 //                       float* scores, unsigned int n_head, unsigned int n_head_kv,
 //                       unsigned int head_dim, unsigned int head_dim_v,
 //                       const unsigned int* span, unsigned int stride, float scale)
-// Attention of one query position (see rf_attend_f16_body), with first = span[0] and
-// total = span[1] read from device memory, so that a captured graph can be replayed
-// for every position.
+// One query position: for each head h, out[h] = softmax(scale * q[h] . k[j]) v[j]
+// over the cached positions span[0] <= j < span[1] (read from device memory, so
+// that a captured graph can be replayed for every position). k[pos][n_head_kv][head_dim]
+// and v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
+// groups of n_head / n_head_kv; scores has n_head rows of `stride` >= span[1] floats.
+// The query is rounded to f16 as the cache is; scores, softmax and the weighted sum
+// are f32. Each warp takes positions in turn (its lanes split the head's
+// dimensions), then the block's threads split the weighted sum over dimensions and
+// groups of positions. grid = (n_head, 1, 1), 1-D blocks of whole warps (256).
 RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __restrict__ k,
                                 const rf_half* __restrict__ v, float* __restrict__ out,
                                 float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv,
                                 rf_u32 head_dim, rf_u32 head_dim_v, const rf_u32* __restrict__ span,
                                 rf_u32 stride, float scale) {
-    rf_attend_f16_body(q, k, v, out, scores, n_head, n_head_kv, head_dim, head_dim_v, span[0], span[1],
-                       stride, scale);
+    __shared__ float scratch[RF_MAX_WARPS];
+    __shared__ float part[RF_MAX_BLOCK_THREADS];
+    const rf_u32 h = blockIdx.x;
+    const rf_u32 kvh = h / (n_head / n_head_kv);
+    const rf_u32 first = span[0], total = span[1];
+    const rf_u32 lane = rf_lane_id(), warps = blockDim.x / RF_WARP_SIZE;
+    const float* qh = q + (rf_u64)h * head_dim;
+    float* s = scores + (rf_u64)h * stride;
+    float qv[RF_ATTEND_DIMS];
+    for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+        const rf_u32 d = lane + i * RF_WARP_SIZE;
+        qv[i] = d < head_dim ? rf_round_half(qh[d]) : 0.0f;
+    }
+    float local_max = -RF_INFINITY;
+    for (rf_u32 j = first + rf_warp_id(); j < total; j += warps) {
+        const rf_half* kj = k + ((rf_u64)j * n_head_kv + kvh) * head_dim;
+        float dot = 0.0f;
+        for (int i = 0; i < RF_ATTEND_DIMS; ++i) {
+            const rf_u32 d = lane + i * RF_WARP_SIZE;
+            if (d < head_dim) dot = rf_fmaf(qv[i], rf_half_to_float(kj[d]), dot);
+        }
+        const float sj = rf_warp_sum(dot) * scale;
+        if (lane == 0) s[j] = sj;
+        local_max = rf_fmaxf(local_max, sj);
+    }
+    // The block reductions' barriers also make every s[j] visible to the block.
+    const float max = rf_block_max(local_max, scratch);
+    float local_sum = 0.0f;
+    for (rf_u32 j = first + threadIdx.x; j < total; j += blockDim.x) {
+        const float p = rf_expf(s[j] - max);
+        s[j] = p;
+        local_sum += p;
+    }
+    const float sum = rf_block_sum(local_sum, scratch);
+    const rf_u32 groups = head_dim_v < blockDim.x ? blockDim.x / head_dim_v : 1;
+    for (rf_u32 i = threadIdx.x; i < groups * head_dim_v; i += blockDim.x) {
+        const rf_u32 g = i / head_dim_v, d = i % head_dim_v;
+        float acc = 0.0f;
+        for (rf_u32 j = first + g; j < total; j += groups) {
+            acc = rf_fmaf(s[j], rf_half_to_float(v[((rf_u64)j * n_head_kv + kvh) * head_dim_v + d]), acc);
+        }
+        if (groups == 1) {
+            out[(rf_u64)h * head_dim_v + d] = acc / sum;
+        } else {
+            part[i] = acc;
+        }
+    }
+    if (groups > 1) {
+        __syncthreads();
+        for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) {
+            float acc = 0.0f;
+            for (rf_u32 g = 0; g < groups; ++g) acc += part[g * head_dim_v + d];
+            out[(rf_u64)h * head_dim_v + d] = acc / sum;
+        }
+    }
 }
 
 // void rf_store_kv_f16_at(const float* k, const float* v, uint16_t* k_cache,
@@ -161,10 +177,6 @@ RF_KERNEL void rf_store_kv_f16_at(const float* __restrict__ k, const float* __re
         }
     }
 }
-
-// Most head dimensions one lane of rf_attend_rows_f16 holds: head_dim and
-// head_dim_v must be at most RF_ATTEND_DIMS * RF_WARP_SIZE (256 on 32-lane warps).
-#define RF_ATTEND_DIMS 8
 
 // void rf_attend_rows_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,
 //                         unsigned int n_head, unsigned int n_head_kv, unsigned int head_dim,

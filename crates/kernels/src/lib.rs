@@ -125,6 +125,8 @@ impl KernelModule {
                 "rf_matvec_f32",
                 "rf_quantize_q8_0",
                 "rf_quantize_q8_k",
+                "rf_rms_norm_q8_0",
+                "rf_rms_norm_q8_k",
                 "rf_round_f16",
                 "rf_matvec_q8_0_q8",
                 "rf_matvec_q4_0_q8",

@@ -17,7 +17,7 @@ mod kernels;
 mod prefill;
 
 use kernels::matvec_kernel;
-use prefill::Prefill;
+use prefill::{ATTEND_DIMS_PER_LANE, Prefill};
 
 /// Threads per block of the kernels that take any 1-D block.
 const BLOCK: u32 = 256;
@@ -131,6 +131,15 @@ impl<'m> GpuBackend<'m> {
                 });
             }
         }
+        let warp_size = device.warp_size()?.max(1);
+        // The attention kernels keep a head in registers, a few values per lane.
+        let head = c.head_dim.max(c.head_dim_v);
+        if head > ATTEND_DIMS_PER_LANE * warp_size {
+            return Err(EngineError::InvalidConfig(format!(
+                "head dimension {head}: the GPU attention kernels take at most {}",
+                ATTEND_DIMS_PER_LANE * warp_size
+            )));
+        }
         let stream = Stream::new(device)?;
         let arch = device.arch()?;
         let modules = KernelModule::ALL
@@ -204,7 +213,7 @@ impl<'m> GpuBackend<'m> {
             cache,
             context,
             scratch,
-            warp_size: device.warp_size()?.max(1),
+            warp_size,
             step_graph: None,
             use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
             prefill: if std::env::var_os("ROCMFORGE_NO_BLAS").is_some() {
@@ -341,16 +350,9 @@ impl GpuBackend<'_> {
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
             let v = &self.layers[il];
             // The previous layer's residual add goes with this norm.
-            if il == 0 {
-                self.rms_norm(&s.x, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
-            } else {
-                self.add_rms_norm(&s.x, &s.o, &v.attn_norm, &s.h, 1, e, c.rms_eps)?;
-            }
-            self.matvecs(
-                Some(il),
-                &s.h,
-                &[(&w.wq, &s.q), (&w.wk, &s.k), (&w.wv, &s.v)],
-            )?;
+            let residual = (il > 0).then_some(&s.o);
+            let qkv = [(&w.wq, &s.q), (&w.wk, &s.k), (&w.wv, &s.v)];
+            self.norm_then_matvecs(il, (&s.x, residual), &v.attn_norm, &s.h, &qkv, c)?;
             for ((bias, out), n) in v
                 .biases
                 .iter()
@@ -420,8 +422,8 @@ impl GpuBackend<'_> {
             if let Some(norm) = &v.post_attn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
-            self.add_rms_norm(&s.x, &s.o, &v.ffn_norm, &s.h, 1, e, c.rms_eps)?;
-            self.matvecs(Some(il), &s.h, &[(&w.gate, &s.gate), (&w.up, &s.up)])?;
+            let gate_up = [(&w.gate, &s.gate), (&w.up, &s.up)];
+            self.norm_then_matvecs(il, (&s.x, Some(&s.o)), &v.ffn_norm, &s.h, &gate_up, c)?;
             self.activation(layer.activation, (&s.gate, &s.up), c.n_ff)?;
             self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
             if let Some(norm) = &v.post_ffn_norm {
@@ -464,7 +466,7 @@ impl GpuBackend<'_> {
         if let PrefillState::Untried = self.prefill {
             let device = self.stream.device().clone();
             self.prefill =
-                match Prefill::new(&device, model, plan, self.context, self.warp_size) {
+                match Prefill::new(&device, model, plan, self.context) {
                     Ok(prefill) => PrefillState::Ready(Box::new(prefill)),
                     Err(reason) => {
                         tracing::info!("prompts run token by token on the GPU: {reason}");
@@ -513,6 +515,30 @@ impl GpuBackend<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl GpuBackend<'_> {
+    /// `x += o` (when given), `h = rms_norm(x) * norm`, then the products of
+    /// layer `il` on `h`: the norm quantizes `h` for them in the same launch
+    /// where it can.
+    fn norm_then_matvecs(
+        &self,
+        il: usize,
+        (x, o): (&DeviceBuffer<f32>, Option<&DeviceBuffer<f32>>),
+        norm: &DeviceBuffer<f32>,
+        h: &DeviceBuffer<f32>,
+        products: &[(&crate::model::Weight, &DeviceBuffer<f32>)],
+        c: &crate::config::ModelConfig,
+    ) -> Result<(), EngineError> {
+        let e = c.n_embd;
+        let quantized = self.norm_quantizer(products, e);
+        match (quantized, o) {
+            (Some(q), _) => self.rms_norm_quantized(x, o, norm, h, e, c.rms_eps, q)?,
+            (None, Some(o)) => self.add_rms_norm(x, o, norm, h, 1, e, c.rms_eps)?,
+            (None, None) => self.rms_norm(x, norm, h, 1, e, c.rms_eps)?,
+        }
+        self.matvecs_quantized(Some(il), h, products, quantized)
     }
 }
 

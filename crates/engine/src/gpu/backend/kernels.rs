@@ -34,6 +34,15 @@ pub(super) fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'sta
     })
 }
 
+/// The quantizer (kernel name) that activations for `w` go through, if any.
+fn quantizer(w: &Weight) -> Option<&'static str> {
+    matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name))
+}
+
+/// Largest row the fused norm-and-quantize kernels take: its values sit in
+/// shared memory (48 KiB, the limit every GPU grants without opting in).
+const NORM_QUANTIZE_MAX_COLS: usize = 12 * 1024;
+
 /// Threads per row for an RMS norm over `cols` values: about four values each
 /// (a decode step normalises one row, which one block must not crawl through),
 /// 64 to 1024 threads.
@@ -76,10 +85,24 @@ impl GpuBackend<'_> {
         x: &DeviceBuffer<f32>,
         products: &[(&Weight, &DeviceBuffer<f32>)],
     ) -> Result<(), EngineError> {
-        let quantizer = |w: &Weight| matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name));
+        self.matvecs_quantized(layer, x, products, None)
+    }
+
+    /// [`Self::matvecs`] when `scratch.xq` already holds `x` as the quantizer
+    /// `quantized` writes it (the products needing that format go first).
+    pub(super) fn matvecs_quantized(
+        &self,
+        layer: Option<usize>,
+        x: &DeviceBuffer<f32>,
+        products: &[(&Weight, &DeviceBuffer<f32>)],
+        quantized: Option<&'static str>,
+    ) -> Result<(), EngineError> {
         let mut order: Vec<usize> = (0..products.len()).collect();
-        order.sort_by_key(|&i| quantizer(products[i].0));
-        let mut in_scratch = None;
+        order.sort_by_key(|&i| {
+            let q = quantizer(products[i].0);
+            (q != quantized || q.is_none(), q)
+        });
+        let mut in_scratch = quantized;
         for i in order {
             let (weight, y) = products[i];
             self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
@@ -188,6 +211,70 @@ impl GpuBackend<'_> {
                 .arg(&r)
                 .arg(&c)
                 .run(LaunchConfig::per_row(rows, norm_threads(cols))?)
+        }?;
+        Ok(())
+    }
+
+    /// The quantizer that a norm's output should go through in the norm's own
+    /// launch, for the products that read it (`None`: norm and quantize apart).
+    pub(super) fn norm_quantizer(
+        &self,
+        products: &[(&Weight, &DeviceBuffer<f32>)],
+        cols: usize,
+    ) -> Option<&'static str> {
+        if cols > NORM_QUANTIZE_MAX_COLS {
+            return None;
+        }
+        products.first().and_then(|(w, _)| quantizer(w))
+    }
+
+    /// One row: `x += o` when `o` is given, `y = x / rms(x) * w`, and `y`
+    /// quantized into `scratch.xq` as `quantizer` would, in one launch
+    /// (`quantizer` from [`Self::norm_quantizer`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn rms_norm_quantized(
+        &self,
+        x: &DeviceBuffer<f32>,
+        o: Option<&DeviceBuffer<f32>>,
+        w: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        cols: usize,
+        eps: f32,
+        quantizer: &'static str,
+    ) -> Result<(), EngineError> {
+        let name = match quantizer {
+            "rf_quantize_q8_0" => "rf_rms_norm_q8_0",
+            "rf_quantize_q8_k" => "rf_rms_norm_q8_k",
+            other => {
+                return Err(EngineError::InvalidConfig(format!(
+                    "no fused norm for the quantizer {other}"
+                )));
+            }
+        };
+        let function = self.module(KernelModule::QuantMatvec).function(name)?;
+        let c = cols as u32;
+        // A null pointer: the kernel skips the residual add.
+        let no_residual = 0u64;
+        let mut config = LaunchConfig::per_row(1, norm_threads(cols))?;
+        config.shared_bytes = (cols * size_of::<f32>()) as u32;
+        // SAFETY: rf_rms_norm_q8_{0,k}(float* x, const float* o, const float* w, float* y,
+        // u8* q, float eps, u32 cols); x, o (or null), w and y hold cols floats, y apart
+        // from x and o; xq has room for the blocks of the widest input; cols floats of
+        // dynamic shared memory (at most NORM_QUANTIZE_MAX_COLS, checked by the caller
+        // through `norm_quantizer`).
+        unsafe {
+            let launch = self.stream.launch(&function).arg(x);
+            let launch = match o {
+                Some(o) => launch.arg(o),
+                None => launch.arg(&no_residual),
+            };
+            launch
+                .arg(w)
+                .arg(y)
+                .arg(&self.scratch.xq)
+                .arg(&eps)
+                .arg(&c)
+                .run(config)
         }?;
         Ok(())
     }

@@ -20,9 +20,9 @@ pub(super) const PREFILL_ROWS: usize = 512;
 /// Most weight values dequantized at once (128 MiB of f16): a larger matrix is
 /// multiplied in chunks of rows.
 const DEQUANT_VALUES: usize = 64 << 20;
-/// Head dimensions one lane of the prompt attention kernel holds
-/// (`RF_ATTEND_DIMS` in kernels/transformer.hip).
-const ATTEND_DIMS_PER_LANE: usize = 8;
+/// Head dimensions one lane of the attention kernels holds (`RF_ATTEND_DIMS` in
+/// kernels/transformer.hip).
+pub(super) const ATTEND_DIMS_PER_LANE: usize = 8;
 
 /// The dequantizing kernel of a weight type (`None`: F16, used as it is).
 fn dequant_kernel(ty: GgmlType) -> Option<(KernelModule, &'static str)> {
@@ -69,16 +69,8 @@ impl Prefill {
         model: &Model,
         plan: &ExecutionPlan,
         context: usize,
-        warp_size: usize,
     ) -> Result<Prefill, String> {
         let c = &model.config;
-        let lane_dims = ATTEND_DIMS_PER_LANE * warp_size;
-        if c.head_dim > lane_dims || c.head_dim_v > lane_dims {
-            return Err(format!(
-                "head dimension {} above the prompt attention kernel's {lane_dims}",
-                c.head_dim.max(c.head_dim_v)
-            ));
-        }
         let weights = || {
             model
                 .layers
