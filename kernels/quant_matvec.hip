@@ -314,12 +314,13 @@ RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__
 // One row: grid = (1, 1, 1), a 1-D block of whole warps, cols * 4 bytes of dynamic
 // shared memory; cols a multiple of the block format's 32 (256) values.
 template <void (*Block)(const float*, rf_u8*, rf_u32), int Values, int Bytes>
-__device__ static __forceinline__ void rf_rms_norm_q(float* x, const float* __restrict__ o,
+__device__ static __forceinline__ void rf_rms_norm_q(float* __restrict__ x, const float* __restrict__ o,
                                                      const float* __restrict__ w, float* __restrict__ y,
                                                      rf_u8* __restrict__ q, float eps, rf_u32 cols) {
     extern __shared__ float rf_row[];
     __shared__ float scratch[RF_MAX_WARPS];
     float sum_sq = 0.0f;
+#pragma unroll 4
     for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
         float v = x[c];
         if (o != nullptr) {
@@ -331,6 +332,7 @@ __device__ static __forceinline__ void rf_rms_norm_q(float* x, const float* __re
     }
     sum_sq = rf_block_sum(sum_sq, scratch);
     const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+#pragma unroll 4
     for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
         const float v = rf_row[c] * scale * w[c];
         rf_row[c] = v;
@@ -471,13 +473,9 @@ __device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8
 // its threads' shares.
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues>
-__device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
-                                                   float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
+__device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
+                                                       float* __restrict__ y, rf_u32 row, rf_u32 cols) {
     __shared__ float scratch[RF_MAX_WARPS];
-    const rf_u32 row = blockIdx.x;
-    if (row >= rows) {
-        return; // the whole block: `row` is the same for all its threads
-    }
     const rf_u32 blocks = cols / BlockValues;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
     float sum = 0.0f;
@@ -489,6 +487,40 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
     sum = rf_block_sum(sum, scratch);
     if (threadIdx.x == 0) {
         y[row] = sum;
+    }
+}
+
+template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
+          int BlockValues>
+__device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
+                                                   float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
+    const rf_u32 row = blockIdx.x;
+    if (row >= rows) {
+        return; // the whole block: `row` is the same for all its threads
+    }
+    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w, a, y, row, cols);
+}
+
+// Three products of one input in one launch (Q, K and V; or gate and up with
+// rows2 = 0): blocks 0 .. rows0 take w0's rows, the next rows1 w1's, then w2's.
+template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
+          int BlockValues>
+__device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2,
+                                                    const rf_u8* a, float* y0, float* y1, float* y2,
+                                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_u32 row = blockIdx.x;
+    if (row < rows0) {
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w0, a, y0, row, cols);
+        return;
+    }
+    row -= rows0;
+    if (row < rows1) {
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w1, a, y1, row, cols);
+        return;
+    }
+    row -= rows1;
+    if (row < rows2) {
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w2, a, y2, row, cols);
     }
 }
 
@@ -512,6 +544,32 @@ RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u3
 }
 RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
     rf_matvec_q<rf_part_q6_k, 8, 210, 292, 256>(w, a, y, rows, cols);
+}
+
+// void rf_matvec3_<type>_q8(const u8* w0, const u8* w1, const u8* w2, const u8* xq,
+//                           float* y0, float* y1, float* y2, unsigned int rows0,
+//                           unsigned int rows1, unsigned int rows2, unsigned int cols)
+// y_i = W_i x for three weights of one type sharing the quantized input xq (see
+// rf_matvec3_q): grid = (rows0 + rows1 + rows2, 1, 1), blocks as the _q8 kernels.
+RF_KERNEL void rf_matvec3_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+}
+RF_KERNEL void rf_matvec3_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+}
+RF_KERNEL void rf_matvec3_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+}
+RF_KERNEL void rf_matvec3_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+}
+RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

@@ -72,7 +72,7 @@ RF_KERNEL void rf_rms_norm_f32(const float* x, const float* __restrict__ w, floa
 // x[r][c] += o[r][c], then y = rms_norm(x) * w as rf_rms_norm_f32 computes it: the
 // residual add and the next layer's norm in one pass. Same launch shape as
 // rf_rms_norm_f32; y must not alias x or o.
-RF_KERNEL void rf_add_rms_norm_f32(float* x, const float* __restrict__ o, const float* __restrict__ w,
+RF_KERNEL void rf_add_rms_norm_f32(float* __restrict__ x, const float* __restrict__ o, const float* __restrict__ w,
                                    float* __restrict__ y, float eps, rf_u32 rows, rf_u32 cols) {
     __shared__ float scratch[RF_MAX_WARPS];
     for (rf_u32 row = blockIdx.x; row < rows; row += gridDim.x) {

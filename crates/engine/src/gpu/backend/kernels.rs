@@ -103,10 +103,108 @@ impl GpuBackend<'_> {
             (q != quantized || q.is_none(), q)
         });
         let mut in_scratch = quantized;
-        for i in order {
-            let (weight, y) = products[i];
-            self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
+        let mut rest = &order[..];
+        while let Some(&first) = rest.first() {
+            // Products of one quantized type after each other go in one launch.
+            let ty = products[first].0.ty;
+            let same = rest
+                .iter()
+                .take(3)
+                .take_while(|&&i| products[i].0.ty == ty)
+                .count();
+            if same > 1 && quantizer(products[first].0).is_some() {
+                let group: Vec<_> = rest[..same].iter().map(|&i| products[i]).collect();
+                self.matvec_group(layer, x, &group, &mut in_scratch)?;
+            } else {
+                let (weight, y) = products[first];
+                self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
+            }
+            rest = &rest[same.max(1)..];
         }
+        Ok(())
+    }
+
+    /// Two or three products of one quantized type on one input, in one launch
+    /// of `rf_matvec3_<type>_q8`.
+    fn matvec_group(
+        &self,
+        layer: Option<usize>,
+        x: &DeviceBuffer<f32>,
+        group: &[(&Weight, &DeviceBuffer<f32>)],
+        in_scratch: &mut Option<&'static str>,
+    ) -> Result<(), EngineError> {
+        let (first, _) = group[0];
+        let Some((name, Some((quantize, block)))) = matvec_kernel(first.ty) else {
+            return Err(EngineError::UnsupportedTensorType {
+                name: first.name.clone(),
+                ty: first.ty,
+            });
+        };
+        self.quantize_input(x, first.cols, (quantize, block), in_scratch)?;
+        let name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
+        let function = self.module(KernelModule::QuantMatvec).function(&name)?;
+        let tensors = group
+            .iter()
+            .map(|(w, _)| self.tensor(layer, w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<u32> = (0..3)
+            .map(|i| group.get(i).map_or(0, |(w, _)| w.rows as u32))
+            .collect();
+        let cols = first.cols as u32;
+        let config = LaunchConfig {
+            grid: (rows.iter().sum::<u32>(), 1, 1),
+            block: (MATVEC_Q8_THREADS, 1, 1),
+            shared_bytes: 0,
+        };
+        // Kernel: rf_matvec3_<type>_q8(w0, w1, w2, xq, y0, y1, y2, rows0, rows1, rows2,
+        // cols); an absent third product has 0 rows and repeats the first's pointers
+        // (never read).
+        // SAFETY: every tensor holds its rows x cols values of the one type (checked at
+        // load, same cols), xq the input's blocks (quantized above), each y its rows.
+        unsafe {
+            let mut launch = self.stream.launch(&function);
+            for i in 0..3 {
+                launch = launch.arg(&tensors[i.min(tensors.len() - 1)].data);
+            }
+            launch = launch.arg(&self.scratch.xq);
+            for i in 0..3 {
+                launch = launch.arg(group[i.min(group.len() - 1)].1);
+            }
+            for r in &rows {
+                launch = launch.arg(r);
+            }
+            launch.arg(&cols).run(config)
+        }?;
+        Ok(())
+    }
+
+    /// Quantizes `x` (`cols` values) into `scratch.xq` with `quantize` (kernel,
+    /// values per block) unless `in_scratch` says it already holds that.
+    fn quantize_input(
+        &self,
+        x: &DeviceBuffer<f32>,
+        cols: usize,
+        (quantize, block): (&'static str, usize),
+        in_scratch: &mut Option<&'static str>,
+    ) -> Result<(), EngineError> {
+        if *in_scratch == Some(quantize) {
+            return Ok(());
+        }
+        *in_scratch = Some(quantize);
+        let blocks = (cols / block) as u32;
+        let function = self.module(KernelModule::QuantMatvec).function(quantize)?;
+        // One warp per block.
+        let config = LaunchConfig::for_elements(blocks as usize * self.warp_size, BLOCK)?;
+        // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
+        // cols floats, xq room for the blocks of the widest input (sized at new).
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(x)
+                .arg(&self.scratch.xq)
+                .arg(&blocks)
+                .run(config)
+        }?;
         Ok(())
     }
 
@@ -126,26 +224,9 @@ impl GpuBackend<'_> {
                 name: weight.name.clone(),
                 ty: weight.ty,
             })?;
-        let module = self.module(KernelModule::QuantMatvec);
-        let function = module.function(name)?;
-        if let Some((quantize, block)) = quantizer
-            && *in_scratch != Some(quantize)
-        {
-            *in_scratch = Some(quantize);
-            let blocks = (weight.cols / block) as u32;
-            let quantize = module.function(quantize)?;
-            // One warp per block.
-            let config = LaunchConfig::for_elements(blocks as usize * self.warp_size, BLOCK)?;
-            // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
-            // cols floats, xq room for the blocks of the widest input (sized at new).
-            unsafe {
-                self.stream
-                    .launch(&quantize)
-                    .arg(x)
-                    .arg(&self.scratch.xq)
-                    .arg(&blocks)
-                    .run(config)
-            }?;
+        let function = self.module(KernelModule::QuantMatvec).function(name)?;
+        if let Some(quantize) = quantizer {
+            self.quantize_input(x, weight.cols, quantize, in_scratch)?;
         }
         let config = if quantizer.is_some() {
             // The _q8 kernels: one block per row.
