@@ -112,14 +112,16 @@ impl GpuBackend<'_> {
                 .take(3)
                 .take_while(|&&i| products[i].0.ty == ty)
                 .count();
-            if same > 1 && quantizer(products[first].0).is_some() {
+            let done = if same > 1 && quantizer(products[first].0).is_some() {
                 let group: Vec<_> = rest[..same].iter().map(|&i| products[i]).collect();
                 self.matvec_group(layer, x, &group, &mut in_scratch)?;
+                same
             } else {
                 let (weight, y) = products[first];
                 self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
-            }
-            rest = &rest[same.max(1)..];
+                1
+            };
+            rest = &rest[done..];
         }
         Ok(())
     }
