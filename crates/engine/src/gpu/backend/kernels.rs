@@ -143,7 +143,10 @@ impl GpuBackend<'_> {
             });
         };
         self.quantize_input(x, first.cols, (quantize, block), in_scratch)?;
-        let name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
+        let mut name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
+        if self.matvec_warp_rows {
+            name.push('w');
+        }
         let function = self.module(KernelModule::QuantMatvec).function(&name)?;
         let tensors = group
             .iter()
@@ -153,11 +156,7 @@ impl GpuBackend<'_> {
             .map(|i| group.get(i).map_or(0, |(w, _)| w.rows as u32))
             .collect();
         let cols = first.cols as u32;
-        let config = LaunchConfig {
-            grid: (rows.iter().sum::<u32>(), 1, 1),
-            block: (MATVEC_Q8_THREADS, 1, 1),
-            shared_bytes: 0,
-        };
+        let config = self.matvec_q8_config(rows.iter().sum::<u32>() as usize);
         // Kernel: rf_matvec3_<type>_q8(w0, w1, w2, xq, y0, y1, y2, rows0, rows1, rows2,
         // cols); an absent third product has 0 rows and repeats the first's pointers
         // (never read).
@@ -178,6 +177,21 @@ impl GpuBackend<'_> {
             launch.arg(&cols).run(config)
         }?;
         Ok(())
+    }
+
+    /// The launch of a `_q8` kernel (a block per row) or `_q8w` kernel (a warp
+    /// per row) over `rows` rows.
+    fn matvec_q8_config(&self, rows: usize) -> LaunchConfig {
+        let per_block = if self.matvec_warp_rows {
+            (MATVEC_Q8_THREADS as usize / self.warp_size).max(1)
+        } else {
+            1
+        };
+        LaunchConfig {
+            grid: (rows.div_ceil(per_block) as u32, 1, 1),
+            block: (MATVEC_Q8_THREADS, 1, 1),
+            shared_bytes: 0,
+        }
     }
 
     /// Quantizes `x` (`cols` values) into `scratch.xq` with `quantize` (kernel,
@@ -226,17 +240,17 @@ impl GpuBackend<'_> {
                 name: weight.name.clone(),
                 ty: weight.ty,
             })?;
-        let function = self.module(KernelModule::QuantMatvec).function(name)?;
         if let Some(quantize) = quantizer {
             self.quantize_input(x, weight.cols, quantize, in_scratch)?;
         }
+        let name = if quantizer.is_some() && self.matvec_warp_rows {
+            format!("{name}w")
+        } else {
+            name.to_string()
+        };
+        let function = self.module(KernelModule::QuantMatvec).function(&name)?;
         let config = if quantizer.is_some() {
-            // The _q8 kernels: one block per row.
-            LaunchConfig {
-                grid: (weight.rows as u32, 1, 1),
-                block: (MATVEC_Q8_THREADS, 1, 1),
-                shared_bytes: 0,
-            }
+            self.matvec_q8_config(weight.rows)
         } else {
             // One warp per row.
             let rows_per_block = BLOCK as usize / self.warp_size;
