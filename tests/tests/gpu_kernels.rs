@@ -19,7 +19,7 @@ fn module(device: &Device, which: KernelModule) -> Module {
         .unwrap_or_else(|e| panic!("loading {} for {arch}: {e}", which.name()))
 }
 
-/// Launches an `rf_matvec_*` kernel (one warp per row, 256 threads a block):
+/// Launches an `rf_matvec_*` kernel (one warp per row):
 /// `rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq, float* y,
 /// u32 rows, u32 cols)`.
 fn launch_matvec<X>(
@@ -31,20 +31,13 @@ fn launch_matvec<X>(
     rows: usize,
     cols: usize,
 ) {
-    // The _q8 kernels take one block per row, the others one warp per row.
-    let config = if function.name().ends_with("_q8") {
-        LaunchConfig {
-            grid: (rows as u32, 1, 1),
-            block: (128, 1, 1),
-            shared_bytes: 0,
-        }
-    } else {
-        let warps = 256 / stream.device().warp_size().unwrap();
-        LaunchConfig {
-            grid: (rows.div_ceil(warps) as u32, 1, 1),
-            block: (256, 1, 1),
-            shared_bytes: 0,
-        }
+    // One warp per row (the _q8 kernels in blocks of 128 threads).
+    let threads = if function.name().ends_with("_q8") { 128 } else { 256 };
+    let warps = threads as usize / stream.device().warp_size().unwrap();
+    let config = LaunchConfig {
+        grid: (rows.div_ceil(warps) as u32, 1, 1),
+        block: (threads, 1, 1),
+        shared_bytes: 0,
     };
     let (r, c) = (rows as u32, cols as u32);
     // SAFETY: the callers pass w with rows x cols values of the kernel's type, x

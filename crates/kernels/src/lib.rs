@@ -56,15 +56,17 @@ pub const KERNELS_DIR_ENV: &str = "ROCMFORGE_KERNELS";
 /// A kernel source file (`kernels/<name>.hip`), built into one image per GPU arch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KernelModule {
-    /// `kernels/elementwise.hip`: fill, add, mul, scale, axpy and f16/bf16 conversions.
+    /// `kernels/elementwise.hip`: fill, add, bias, mul, scale, axpy and f16/bf16 conversions.
     Elementwise,
     /// `kernels/reduce.hip`: row sums and maxima, RMS norm.
     Reduce,
     /// `kernels/matmul.hip`: a tiled f32 matrix product.
     Matmul,
-    /// `kernels/quant_matvec.hip`: matrix-vector products on GGUF block formats.
+    /// `kernels/quant_matvec.hip`: matrix-vector products on GGUF block formats,
+    /// activation quantizers (alone or after the RMS norm), dequantization to f16.
     QuantMatvec,
-    /// `kernels/transformer.hip`: RoPE, gated activations, decode attention.
+    /// `kernels/transformer.hip`: RoPE, gated activations, K/V stores, attention
+    /// (decode and causal prompt rows).
     Transformer,
 }
 
@@ -129,25 +131,15 @@ impl KernelModule {
                 "rf_rms_norm_q8_k",
                 "rf_round_f16",
                 "rf_matvec_q8_0_q8",
-                "rf_matvec_q8_0_q8w",
                 "rf_matvec_q4_0_q8",
-                "rf_matvec_q4_0_q8w",
                 "rf_matvec_q5_0_q8",
-                "rf_matvec_q5_0_q8w",
                 "rf_matvec_q4_k_q8",
-                "rf_matvec_q4_k_q8w",
                 "rf_matvec_q6_k_q8",
-                "rf_matvec_q6_k_q8w",
                 "rf_matvec3_q8_0_q8",
-                "rf_matvec3_q8_0_q8w",
                 "rf_matvec3_q4_0_q8",
-                "rf_matvec3_q4_0_q8w",
                 "rf_matvec3_q5_0_q8",
-                "rf_matvec3_q5_0_q8w",
                 "rf_matvec3_q4_k_q8",
-                "rf_matvec3_q4_k_q8w",
                 "rf_matvec3_q6_k_q8",
-                "rf_matvec3_q6_k_q8w",
                 "rf_matvec_f16_x16",
                 "rf_dequant_q8_0_f16",
                 "rf_dequant_q4_0_f16",

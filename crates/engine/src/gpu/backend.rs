@@ -74,8 +74,6 @@ pub struct GpuBackend<'m> {
     /// `ROCMFORGE_NO_GRAPHS` is set).
     step_graph: Option<GraphExec>,
     use_graphs: bool,
-    /// Matrix-vector products with a warp per row instead of a block per row.
-    matvec_warp_rows: bool,
     prefill: PrefillState,
 }
 
@@ -218,7 +216,6 @@ impl<'m> GpuBackend<'m> {
             warp_size,
             step_graph: None,
             use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
-            matvec_warp_rows: std::env::var_os("ROCMFORGE_MATVEC_WARP").is_some(),
             prefill: if std::env::var_os("ROCMFORGE_NO_BLAS").is_some() {
                 PrefillState::Unavailable
             } else {

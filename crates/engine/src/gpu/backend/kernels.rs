@@ -12,7 +12,8 @@ use crate::EngineError;
 use crate::config::{Activation, RopeStyle};
 use crate::model::Weight;
 
-/// Threads per row of the matrix-vector kernels on quantized activations.
+/// Threads per block of the matrix-vector kernels on quantized activations (a
+/// warp per row).
 const MATVEC_Q8_THREADS: u32 = 128;
 
 /// The matrix-vector kernel for a weight type and the quantizer its activations
@@ -143,10 +144,7 @@ impl GpuBackend<'_> {
             });
         };
         self.quantize_input(x, first.cols, (quantize, block), in_scratch)?;
-        let mut name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
-        if self.matvec_warp_rows {
-            name.push('w');
-        }
+        let name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
         let function = self.module(KernelModule::QuantMatvec).function(&name)?;
         let tensors = group
             .iter()
@@ -179,14 +177,9 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// The launch of a `_q8` kernel (a block per row) or `_q8w` kernel (a warp
-    /// per row) over `rows` rows.
+    /// The launch of a `_q8` kernel (a warp per row) over `rows` rows.
     fn matvec_q8_config(&self, rows: usize) -> LaunchConfig {
-        let per_block = if self.matvec_warp_rows {
-            (MATVEC_Q8_THREADS as usize / self.warp_size).max(1)
-        } else {
-            1
-        };
+        let per_block = (MATVEC_Q8_THREADS as usize / self.warp_size).max(1);
         LaunchConfig {
             grid: (rows.div_ceil(per_block) as u32, 1, 1),
             block: (MATVEC_Q8_THREADS, 1, 1),
@@ -243,12 +236,7 @@ impl GpuBackend<'_> {
         if let Some(quantize) = quantizer {
             self.quantize_input(x, weight.cols, quantize, in_scratch)?;
         }
-        let name = if quantizer.is_some() && self.matvec_warp_rows {
-            format!("{name}w")
-        } else {
-            name.to_string()
-        };
-        let function = self.module(KernelModule::QuantMatvec).function(&name)?;
+        let function = self.module(KernelModule::QuantMatvec).function(name)?;
         let config = if quantizer.is_some() {
             self.matvec_q8_config(weight.rows)
         } else {
