@@ -356,6 +356,45 @@ RF_KERNEL void rf_rms_norm_q8_k(float* x, const float* o, const float* w, float*
     rf_rms_norm_q<rf_q8_k_block, 256, 292>(x, o, w, y, q, eps, cols);
 }
 
+// The decode step's gated activation and the quantization of its output in one
+// launch: gate[i] = act(gate[i]) * up[i] (act: rf_silu or rf_gelu_ggml, as
+// rf_swiglu_f32 / rf_geglu_f32), then gate quantized into `q` as
+// rf_quantize_q8_0 / rf_quantize_q8_k do.
+// void rf_{swiglu,geglu}_q8_{0,k}(float* gate, const float* up, uint8_t* q, unsigned int n)
+// Each block takes RF_GLU_CHUNK values (n a multiple of the format's 32 or 256):
+// grid = (ceil(n / RF_GLU_CHUNK), 1, 1), 1-D blocks of 256 threads.
+#define RF_GLU_CHUNK 1024
+template <float (*Act)(float), void (*Block)(const float*, rf_u8*, rf_u32), int Values, int Bytes>
+__device__ static __forceinline__ void rf_glu_q(float* __restrict__ gate, const float* __restrict__ up,
+                                                rf_u8* __restrict__ q, rf_u32 n) {
+    __shared__ float chunk[RF_GLU_CHUNK];
+    const rf_u32 first = blockIdx.x * RF_GLU_CHUNK;
+    const rf_u32 count = n - first < RF_GLU_CHUNK ? n - first : RF_GLU_CHUNK;
+    for (rf_u32 i = threadIdx.x; i < count; i += blockDim.x) {
+        const float v = Act(gate[first + i]) * up[first + i];
+        gate[first + i] = v;
+        chunk[i] = v;
+    }
+    __syncthreads();
+    const rf_u32 warps = blockDim.x / RF_WARP_SIZE;
+    for (rf_u32 b = rf_warp_id(); b < count / Values; b += warps) {
+        Block(chunk + b * Values, q + (rf_u64)(first / Values + b) * Bytes, rf_lane_id());
+    }
+}
+
+RF_KERNEL void rf_swiglu_q8_0(float* gate, const float* up, rf_u8* q, rf_u32 n) {
+    rf_glu_q<rf_silu, rf_q8_0_block, 32, RF_Q8_0X_BYTES>(gate, up, q, n);
+}
+RF_KERNEL void rf_swiglu_q8_k(float* gate, const float* up, rf_u8* q, rf_u32 n) {
+    rf_glu_q<rf_silu, rf_q8_k_block, 256, 292>(gate, up, q, n);
+}
+RF_KERNEL void rf_geglu_q8_0(float* gate, const float* up, rf_u8* q, rf_u32 n) {
+    rf_glu_q<rf_gelu_ggml, rf_q8_0_block, 32, RF_Q8_0X_BYTES>(gate, up, q, n);
+}
+RF_KERNEL void rf_geglu_q8_k(float* gate, const float* up, rf_u8* q, rf_u32 n) {
+    rf_glu_q<rf_gelu_ggml, rf_q8_k_block, 256, 292>(gate, up, q, n);
+}
+
 // void rf_round_f16(float* x, unsigned long long n): x[i] = (float)(half)x[i], the
 // activations of F16 weights. 1-D, any grid (grid-stride).
 RF_KERNEL void rf_round_f16(float* x, rf_u64 n) {
@@ -476,7 +515,8 @@ __device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues>
 __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
-                                                       float* __restrict__ y, rf_u32 row, rf_u32 cols) {
+                                                       float* __restrict__ y, const float* __restrict__ bias,
+                                                       rf_u32 row, rf_u32 cols) {
     const rf_u32 lane = rf_lane_id();
     const rf_u32 blocks = cols / BlockValues;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
@@ -488,7 +528,7 @@ __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__
     }
     sum = rf_warp_sum(sum);
     if (lane == 0) {
-        y[row] = sum;
+        y[row] = bias != nullptr ? sum + bias[row] : sum;
     }
 }
 
@@ -505,7 +545,7 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
     if (row >= rows) {
         return; // the whole warp: `row` is the same for all its lanes
     }
-    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w, a, y, row, cols);
+    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w, a, y, nullptr, row, cols);
 }
 
 // Three products of one input in one launch (Q, K and V; or gate and up with
@@ -514,20 +554,21 @@ template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBy
           int BlockValues>
 __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2,
                                                     const rf_u8* a, float* y0, float* y1, float* y2,
+                                                    const float* b0, const float* b1, const float* b2,
                                                     rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
     rf_u32 row = rf_warp_row();
     if (row < rows0) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w0, a, y0, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w0, a, y0, b0, row, cols);
         return;
     }
     row -= rows0;
     if (row < rows1) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w1, a, y1, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w1, a, y1, b1, row, cols);
         return;
     }
     row -= rows1;
     if (row < rows2) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w2, a, y2, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w2, a, y2, b2, row, cols);
     }
 }
 
@@ -554,29 +595,36 @@ RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u3
 }
 
 // void rf_matvec3_<type>_q8(const u8* w0, const u8* w1, const u8* w2, const u8* xq,
-//                           float* y0, float* y1, float* y2, unsigned int rows0,
+//                           float* y0, float* y1, float* y2, const float* b0,
+//                           const float* b1, const float* b2, unsigned int rows0,
 //                           unsigned int rows1, unsigned int rows2, unsigned int cols)
-// y_i = W_i x for three weights of one type sharing the quantized input xq (see
+// y_i = W_i x (+ b_i where b_i is not null) for three weights of one type sharing
+// the quantized input xq (see
 // rf_matvec3_q): grid = (rows0 + rows1 + rows2, 1, 1), blocks as the _q8 kernels.
 RF_KERNEL void rf_matvec3_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
-                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+                                 float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
 }
 RF_KERNEL void rf_matvec3_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
-                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+                                 float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
 }
 RF_KERNEL void rf_matvec3_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
-                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+                                 float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
 }
 RF_KERNEL void rf_matvec3_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
-                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+                                 float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
 }
 RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
-                                 float* y1, float* y2, rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256>(w0, w1, w2, a, y0, y1, y2, rows0, rows1, rows2, cols);
+                                 float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

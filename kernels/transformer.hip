@@ -22,55 +22,55 @@ __device__ static __forceinline__ void rf_rope_head(float* head, const float* cs
     }
 }
 
-// void rf_rope2_f32(float* q, float* k, const float* cs, unsigned int n_head_q,
-//                   unsigned int n_head_k, unsigned int head_dim, unsigned int rope_dims,
-//                   unsigned int neox)
-// Rotates the query heads q[row][n_head_q][head_dim] and the key heads
-// k[row][n_head_k][head_dim] of each token row (see rf_rope_head) with that row's
-// table cs[row][head_dim]. grid = (n_head_q + n_head_k, rows, 1).
-RF_KERNEL void rf_rope2_f32(float* q, float* k, const float* cs, rf_u32 n_head_q, rf_u32 n_head_k,
-                            rf_u32 head_dim, rf_u32 rope_dims, rf_u32 neox) {
+// void rf_rope_store_f32(float* q, float* k, const float* v, const float* cs,
+//                        uint16_t* k_cache, uint16_t* v_cache, const unsigned int* pos,
+//                        unsigned int n_head_q, unsigned int n_head_k, unsigned int head_dim,
+//                        unsigned int head_dim_v, unsigned int rope_dims, unsigned int neox)
+// For each token row: rotates the query heads q[row][n_head_q][head_dim] and the
+// key heads k[row][n_head_k][head_dim] with that row's table cs[row][head_dim] (see
+// rf_rope_head), and stores the rotated keys and the values v[row][n_head_k][head_dim_v]
+// as f16 into row pos[0] + row of the caches (the first position read from device
+// memory, for replayed graphs). grid = (n_head_q + 2 * n_head_k, rows, 1): blocks
+// take query heads, then key heads, then value heads.
+RF_KERNEL void rf_rope_store_f32(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ v,
+                                 const float* __restrict__ cs, rf_half* __restrict__ k_cache,
+                                 rf_half* __restrict__ v_cache, const rf_u32* __restrict__ pos,
+                                 rf_u32 n_head_q, rf_u32 n_head_k, rf_u32 head_dim, rf_u32 head_dim_v,
+                                 rf_u32 rope_dims, rf_u32 neox) {
     const rf_u32 h = blockIdx.x;
     const rf_u64 row = blockIdx.y;
-    float* head = h < n_head_q ? q + (row * n_head_q + h) * head_dim
-                               : k + (row * n_head_k + (h - n_head_q)) * head_dim;
-    rf_rope_head(head, cs + row * head_dim, rope_dims, neox);
+    const rf_u64 at = (rf_u64)pos[0] + row;
+    if (h < n_head_q) {
+        rf_rope_head(q + (row * n_head_q + h) * head_dim, cs + row * head_dim, rope_dims, neox);
+    } else if (h < n_head_q + n_head_k) {
+        const rf_u32 kh = h - n_head_q;
+        float* head = k + (row * n_head_k + kh) * head_dim;
+        rf_rope_head(head, cs + row * head_dim, rope_dims, neox);
+        __syncthreads(); // the rotated pairs were written by other threads
+        rf_half* dst = k_cache + (at * n_head_k + kh) * head_dim;
+        for (rf_u32 d = threadIdx.x; d < head_dim; d += blockDim.x) dst[d] = rf_float_to_half(head[d]);
+    } else {
+        const rf_u32 vh = h - n_head_q - n_head_k;
+        const float* head = v + (row * n_head_k + vh) * head_dim_v;
+        rf_half* dst = v_cache + (at * n_head_k + vh) * head_dim_v;
+        for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) dst[d] = rf_float_to_half(head[d]);
+    }
 }
 
 // void rf_swiglu_f32(float* gate, const float* up, unsigned long long n)
 // gate[i] = silu(gate[i]) * up[i]. 1-D, any grid (grid-stride loop).
 RF_KERNEL void rf_swiglu_f32(float* gate, const float* up, rf_u64 n) {
     for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
-        const float x = gate[i];
-        gate[i] = x / (1.0f + rf_expf(-x)) * up[i];
+        gate[i] = rf_silu(gate[i]) * up[i];
     }
 }
 
-// GELU with the tanh approximation, for an input already rounded to f16.
-__device__ static __forceinline__ float rf_gelu_tanh(float x) {
-    const float inner = rf_fmaf(0.044715f * x, x, 1.0f);
-    const float z = 0.7978845608028654f * x * inner;
-    // tanh(z) = 1 - 2 / (exp(2z) + 1), exact at both ends.
-    const float t = 1.0f - 2.0f / (rf_expf(2.0f * z) + 1.0f);
-    return 0.5f * x * (1.0f + t);
-}
-
 // void rf_geglu_f32(float* gate, const float* up, unsigned long long n)
-// gate[i] = gelu(gate[i]) * up[i], rounding through f16 between -10 and 10 as
-// ggml's table does. 1-D, any grid (grid-stride loop).
+// gate[i] = gelu(gate[i]) * up[i], GELU as ggml's f16 table computes it
+// (rf_gelu_ggml). 1-D, any grid (grid-stride loop).
 RF_KERNEL void rf_geglu_f32(float* gate, const float* up, rf_u64 n) {
     for (rf_u64 i = rf_global_id_x(); i < n; i += rf_global_stride_x()) {
-        const float x = gate[i];
-        float g;
-        if (x <= -10.0f) {
-            g = 0.0f;
-        } else if (x >= 10.0f) {
-            g = x;
-        } else {
-            const float xh = rf_half_to_float(rf_float_to_half(x));
-            g = rf_half_to_float(rf_float_to_half(rf_gelu_tanh(xh)));
-        }
-        gate[i] = g * up[i];
+        gate[i] = rf_gelu_ggml(gate[i]) * up[i];
     }
 }
 
@@ -153,27 +153,6 @@ RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __re
             float acc = 0.0f;
             for (rf_u32 g = 0; g < groups; ++g) acc += part[g * head_dim_v + d];
             out[(rf_u64)h * head_dim_v + d] = acc / sum;
-        }
-    }
-}
-
-// void rf_store_kv_f16_at(const float* k, const float* v, uint16_t* k_cache,
-//                         uint16_t* v_cache, const unsigned int* pos,
-//                         unsigned long long nk, unsigned long long nv, unsigned int rows)
-// The keys k[rows][nk] and values v[rows][nv] of `rows` consecutive tokens as f16
-// into rows pos[0] .. pos[0] + rows of their caches, the first position read from
-// device memory (for replayed graphs). 1-D, any grid (grid-stride loop).
-RF_KERNEL void rf_store_kv_f16_at(const float* __restrict__ k, const float* __restrict__ v,
-                                  rf_half* __restrict__ k_cache, rf_half* __restrict__ v_cache,
-                                  const rf_u32* __restrict__ pos, rf_u64 nk, rf_u64 nv, rf_u32 rows) {
-    const rf_u64 p = pos[0];
-    const rf_u64 n = nk + nv;
-    for (rf_u64 i = rf_global_id_x(); i < n * rows; i += rf_global_stride_x()) {
-        const rf_u64 r = i / n, c = i % n;
-        if (c < nk) {
-            k_cache[(p + r) * nk + c] = rf_float_to_half(k[r * nk + c]);
-        } else {
-            v_cache[(p + r) * nv + (c - nk)] = rf_float_to_half(v[r * nv + (c - nk)]);
         }
     }
 }

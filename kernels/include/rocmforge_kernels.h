@@ -42,6 +42,8 @@
 //   rf_dp4a(a, b, c)                c + the dot product of the four signed bytes of a
 //                                   and b (one instruction where the GPU has one)
 //   RF_INFINITY                     +inf as a float
+//   rf_silu(x), rf_gelu_ggml(x)     the gated activations' nonlinearities (GELU as
+//                                   ggml's f16 table computes it)
 //
 // The warp-level helpers need every lane of the warp to take part (no divergent
 // calls, no partial warps).
@@ -326,6 +328,23 @@ __device__ static __forceinline__ float rf_block_max(float value, float* scratch
     }
     __syncthreads();
     return rf_warp_max(lane < warps ? scratch[lane] : -RF_INFINITY);
+}
+
+// Gated activations' nonlinearities, shared by the kernels that apply them.
+// SiLU: x * sigmoid(x).
+__device__ static __forceinline__ float rf_silu(float x) { return x / (1.0f + rf_expf(-x)); }
+
+// GELU with the tanh approximation as ggml computes it: its table rounds the input
+// and the result through f16 between -10 and 10; outside, 0 and x.
+__device__ static __forceinline__ float rf_gelu_ggml(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float xh = rf_half_to_float(rf_float_to_half(x));
+    const float inner = rf_fmaf(0.044715f * xh, xh, 1.0f);
+    const float z = 0.7978845608028654f * xh * inner;
+    // tanh(z) = 1 - 2 / (exp(2z) + 1), exact at both ends.
+    const float t = 1.0f - 2.0f / (rf_expf(2.0f * z) + 1.0f);
+    return rf_half_to_float(rf_float_to_half(0.5f * xh * (1.0f + t)));
 }
 
 // bfloat16 is the top half of a float.

@@ -129,6 +129,10 @@ impl KernelModule {
                 "rf_quantize_q8_k",
                 "rf_rms_norm_q8_0",
                 "rf_rms_norm_q8_k",
+                "rf_swiglu_q8_0",
+                "rf_swiglu_q8_k",
+                "rf_geglu_q8_0",
+                "rf_geglu_q8_k",
                 "rf_round_f16",
                 "rf_matvec_q8_0_q8",
                 "rf_matvec_q4_0_q8",
@@ -148,11 +152,10 @@ impl KernelModule {
                 "rf_dequant_q6_k_f16",
             ],
             KernelModule::Transformer => &[
-                "rf_rope2_f32",
+                "rf_rope_store_f32",
                 "rf_swiglu_f32",
                 "rf_geglu_f32",
                 "rf_attend_f16_at",
-                "rf_store_kv_f16_at",
                 "rf_attend_rows_f16",
             ],
         }

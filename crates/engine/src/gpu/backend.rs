@@ -16,7 +16,7 @@ use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
 mod kernels;
 mod prefill;
 
-use kernels::matvec_kernel;
+use kernels::{Product, matvec_kernel};
 use prefill::{ATTEND_DIMS_PER_LANE, Prefill};
 
 /// Threads per block of the kernels that take any 1-D block.
@@ -344,44 +344,39 @@ impl GpuBackend<'_> {
         let c = &model.config;
         let e = c.n_embd;
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
-        let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
+        let q_dim = c.n_head * hd;
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             let s = &self.scratch;
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
             let v = &self.layers[il];
             // The previous layer's residual add goes with this norm.
             let residual = (il > 0).then_some(&s.o);
-            let qkv = [(&w.wq, &s.q), (&w.wk, &s.k), (&w.wv, &s.v)];
+            let qkv: Vec<Product> = [(&w.wq, &s.q), (&w.wk, &s.k), (&w.wv, &s.v)]
+                .into_iter()
+                .zip(&v.biases)
+                .map(|((weight, out), bias)| Product {
+                    weight,
+                    out,
+                    bias: bias.as_ref(),
+                })
+                .collect();
             self.norm_then_matvecs(il, (&s.x, residual), &v.attn_norm, &s.h, &qkv, c)?;
-            for ((bias, out), n) in v
-                .biases
-                .iter()
-                .zip([&s.q, &s.k, &s.v])
-                .zip([q_dim, k_dim, v_dim])
-            {
-                if let Some(bias) = bias {
-                    self.add(out, bias, out, n)?;
-                }
-            }
             if let (Some(qn), Some(kn)) = (&v.q_norm, &v.k_norm) {
                 self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
                 self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
             }
-            self.rope_qk(
-                (&s.q, &s.k),
+            let (keys, values) = &self.cache[il];
+            self.rope_store(
+                (&s.q, &s.k, &s.v),
                 1,
                 &table,
-                c.n_head,
-                c.n_head_kv,
-                hd,
-                plan.rope_dims,
-                plan.rope_style,
+                (keys, values),
+                c,
+                (plan.rope_dims, plan.rope_style),
             )?;
             if plan.scale_queries {
                 self.scale(&s.q, plan.attn_scale, q_dim)?;
             }
-            let (keys, values) = &self.cache[il];
-            self.store_kv((&s.k, &s.v), keys, values, k_dim, v_dim, 1)?;
 
             let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
             let scale = if plan.scale_queries {
@@ -422,10 +417,19 @@ impl GpuBackend<'_> {
             if let Some(norm) = &v.post_attn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
-            let gate_up = [(&w.gate, &s.gate), (&w.up, &s.up)];
+            let gate_up = [Product::new(&w.gate, &s.gate), Product::new(&w.up, &s.up)];
             self.norm_then_matvecs(il, (&s.x, Some(&s.o)), &v.ffn_norm, &s.h, &gate_up, c)?;
-            self.activation(layer.activation, (&s.gate, &s.up), c.n_ff)?;
-            self.matvec(Some(il), &w.down, &s.gate, &s.o)?;
+            let down = [Product::new(&w.down, &s.o)];
+            match self.glu_quantizer(&w.down) {
+                Some(q) => {
+                    self.activation_quantized(layer.activation, (&s.gate, &s.up), c.n_ff, q)?;
+                    self.matvecs_quantized(Some(il), &s.gate, &down, Some(q))?;
+                }
+                None => {
+                    self.activation(layer.activation, (&s.gate, &s.up), c.n_ff)?;
+                    self.matvecs_quantized(Some(il), &s.gate, &down, None)?;
+                }
+            }
             if let Some(norm) = &v.post_ffn_norm {
                 self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
             }
@@ -528,7 +532,7 @@ impl GpuBackend<'_> {
         (x, o): (&DeviceBuffer<f32>, Option<&DeviceBuffer<f32>>),
         norm: &DeviceBuffer<f32>,
         h: &DeviceBuffer<f32>,
-        products: &[(&crate::model::Weight, &DeviceBuffer<f32>)],
+        products: &[Product<'_>],
         c: &crate::config::ModelConfig,
     ) -> Result<(), EngineError> {
         let e = c.n_embd;

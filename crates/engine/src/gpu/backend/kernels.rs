@@ -9,8 +9,27 @@ use rocmforge_kernels::KernelModule;
 use super::{BLOCK, GpuBackend};
 use crate::gpu::DeviceTensor;
 use crate::EngineError;
-use crate::config::{Activation, RopeStyle};
+use crate::config::{Activation, ModelConfig, RopeStyle};
 use crate::model::Weight;
+
+/// One product `y = W x (+ bias)` of a group that shares its input.
+#[derive(Clone, Copy)]
+pub(super) struct Product<'a> {
+    pub weight: &'a Weight,
+    pub out: &'a DeviceBuffer<f32>,
+    /// Added to every output; in the product's own launch where it can be.
+    pub bias: Option<&'a DeviceBuffer<f32>>,
+}
+
+impl<'a> Product<'a> {
+    pub fn new(weight: &'a Weight, out: &'a DeviceBuffer<f32>) -> Self {
+        Product {
+            weight,
+            out,
+            bias: None,
+        }
+    }
+}
 
 /// Threads per block of the matrix-vector kernels on quantized activations (a
 /// warp per row).
@@ -39,6 +58,10 @@ pub(super) fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'sta
 fn quantizer(w: &Weight) -> Option<&'static str> {
     matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name))
 }
+
+/// Values per block of the fused activation-and-quantize kernels
+/// (`RF_GLU_CHUNK` in kernels/quant_matvec.hip).
+const GLU_CHUNK: usize = 1024;
 
 /// Largest row the fused norm-and-quantize kernels take: its values sit in
 /// shared memory (48 KiB, the limit every GPU grants without opting in).
@@ -86,40 +109,45 @@ impl GpuBackend<'_> {
         x: &DeviceBuffer<f32>,
         products: &[(&Weight, &DeviceBuffer<f32>)],
     ) -> Result<(), EngineError> {
-        self.matvecs_quantized(layer, x, products, None)
+        let products: Vec<Product> = products.iter().map(|&(w, y)| Product::new(w, y)).collect();
+        self.matvecs_quantized(layer, x, &products, None)
     }
 
-    /// [`Self::matvecs`] when `scratch.xq` already holds `x` as the quantizer
-    /// `quantized` writes it (the products needing that format go first).
+    /// [`Self::matvecs`] for products with biases, when `scratch.xq` may already
+    /// hold `x` as the quantizer `quantized` writes it (the products needing that
+    /// format go first).
     pub(super) fn matvecs_quantized(
         &self,
         layer: Option<usize>,
         x: &DeviceBuffer<f32>,
-        products: &[(&Weight, &DeviceBuffer<f32>)],
+        products: &[Product<'_>],
         quantized: Option<&'static str>,
     ) -> Result<(), EngineError> {
         let mut order: Vec<usize> = (0..products.len()).collect();
         order.sort_by_key(|&i| {
-            let q = quantizer(products[i].0);
+            let q = quantizer(products[i].weight);
             (q != quantized || q.is_none(), q)
         });
         let mut in_scratch = quantized;
         let mut rest = &order[..];
         while let Some(&first) = rest.first() {
             // Products of one quantized type after each other go in one launch.
-            let ty = products[first].0.ty;
+            let ty = products[first].weight.ty;
             let same = rest
                 .iter()
                 .take(3)
-                .take_while(|&&i| products[i].0.ty == ty)
+                .take_while(|&&i| products[i].weight.ty == ty)
                 .count();
-            let done = if same > 1 && quantizer(products[first].0).is_some() {
+            let done = if same > 1 && quantizer(products[first].weight).is_some() {
                 let group: Vec<_> = rest[..same].iter().map(|&i| products[i]).collect();
                 self.matvec_group(layer, x, &group, &mut in_scratch)?;
                 same
             } else {
-                let (weight, y) = products[first];
-                self.matvec_once(layer, weight, x, y, &mut in_scratch)?;
+                let p = products[first];
+                self.matvec_once(layer, p.weight, x, p.out, &mut in_scratch)?;
+                if let Some(bias) = p.bias {
+                    self.add_bias(p.out, bias, p.weight.rows, p.weight.rows)?;
+                }
                 1
             };
             rest = &rest[done..];
@@ -133,10 +161,10 @@ impl GpuBackend<'_> {
         &self,
         layer: Option<usize>,
         x: &DeviceBuffer<f32>,
-        group: &[(&Weight, &DeviceBuffer<f32>)],
+        group: &[Product<'_>],
         in_scratch: &mut Option<&'static str>,
     ) -> Result<(), EngineError> {
-        let (first, _) = group[0];
+        let first = group[0].weight;
         let Some((name, Some((quantize, block)))) = matvec_kernel(first.ty) else {
             return Err(EngineError::UnsupportedTensorType {
                 name: first.name.clone(),
@@ -148,18 +176,21 @@ impl GpuBackend<'_> {
         let function = self.module(KernelModule::QuantMatvec).function(&name)?;
         let tensors = group
             .iter()
-            .map(|(w, _)| self.tensor(layer, w))
+            .map(|p| self.tensor(layer, p.weight))
             .collect::<Result<Vec<_>, _>>()?;
         let rows: Vec<u32> = (0..3)
-            .map(|i| group.get(i).map_or(0, |(w, _)| w.rows as u32))
+            .map(|i| group.get(i).map_or(0, |p| p.weight.rows as u32))
             .collect();
         let cols = first.cols as u32;
         let config = self.matvec_q8_config(rows.iter().sum::<u32>() as usize);
-        // Kernel: rf_matvec3_<type>_q8(w0, w1, w2, xq, y0, y1, y2, rows0, rows1, rows2,
-        // cols); an absent third product has 0 rows and repeats the first's pointers
-        // (never read).
+        // A null pointer: no bias for that product.
+        let no_bias = 0u64;
+        // Kernel: rf_matvec3_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2, rows0, rows1,
+        // rows2, cols); an absent third product has 0 rows and repeats the first's
+        // pointers (never read).
         // SAFETY: every tensor holds its rows x cols values of the one type (checked at
-        // load, same cols), xq the input's blocks (quantized above), each y its rows.
+        // load, same cols), xq the input's blocks (quantized above), each y and bias
+        // (or null) its rows floats.
         unsafe {
             let mut launch = self.stream.launch(&function);
             for i in 0..3 {
@@ -167,7 +198,13 @@ impl GpuBackend<'_> {
             }
             launch = launch.arg(&self.scratch.xq);
             for i in 0..3 {
-                launch = launch.arg(group[i.min(group.len() - 1)].1);
+                launch = launch.arg(group[i.min(group.len() - 1)].out);
+            }
+            for i in 0..3 {
+                launch = match group.get(i).and_then(|p| p.bias) {
+                    Some(bias) => launch.arg(bias),
+                    None => launch.arg(&no_bias),
+                };
             }
             for r in &rows {
                 launch = launch.arg(r);
@@ -304,13 +341,13 @@ impl GpuBackend<'_> {
     /// launch, for the products that read it (`None`: norm and quantize apart).
     pub(super) fn norm_quantizer(
         &self,
-        products: &[(&Weight, &DeviceBuffer<f32>)],
+        products: &[Product<'_>],
         cols: usize,
     ) -> Option<&'static str> {
         if cols > NORM_QUANTIZE_MAX_COLS {
             return None;
         }
-        products.first().and_then(|(w, _)| quantizer(w))
+        products.first().and_then(|p| quantizer(p.weight))
     }
 
     /// One row: `x += o` when `o` is given, `y = x / rms(x) * w`, and `y`
@@ -469,83 +506,98 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Rotates the `n_head_q` query heads in `q` and the `n_head_k` key heads in
-    /// `k` of `rows` tokens with `table` (cos, sin pairs; `head_dim` floats per
-    /// token), in one launch.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn rope_qk(
+    /// Rotates the query heads in `q` and the key heads in `k` of `rows` tokens
+    /// with `table` (cos, sin pairs; `head_dim` floats per token), and stores the
+    /// keys and the values `v` as f16 into the caches from the position in
+    /// `scratch.step[0]` on: one launch.
+    pub(super) fn rope_store(
         &self,
-        (q, k): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        (q, k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>, &DeviceBuffer<f32>),
         rows: usize,
         table: &DeviceView<'_, f32>,
-        n_head_q: usize,
-        n_head_k: usize,
-        head_dim: usize,
-        dims: usize,
-        style: RopeStyle,
+        (keys, values): (&DeviceBuffer<u16>, &DeviceBuffer<u16>),
+        c: &ModelConfig,
+        (dims, style): (usize, RopeStyle),
     ) -> Result<(), EngineError> {
         let function = self
             .module(KernelModule::Transformer)
-            .function("rf_rope2_f32")?;
-        let (hq, hk) = (n_head_q as u32, n_head_k as u32);
-        let (hd, d) = (head_dim as u32, dims as u32);
+            .function("rf_rope_store_f32")?;
+        let heads = [c.n_head, c.n_head_kv, c.head_dim, c.head_dim_v, dims].map(|n| n as u32);
         let neox = u32::from(style == RopeStyle::Neox);
+        let pos = self.scratch.step.slice(0..1)?;
         let config = LaunchConfig {
-            grid: (hq + hk, rows as u32, 1),
+            grid: ((c.n_head + 2 * c.n_head_kv) as u32, rows as u32, 1),
             block: (64, 1, 1),
             shared_bytes: 0,
         };
-        // SAFETY: rf_rope2_f32(float* q, float* k, const float* cs, u32 n_head_q,
-        // u32 n_head_k, u32 head_dim, u32 rope_dims, u32 neox); q holds rows x n_head_q
-        // and k rows x n_head_k heads of head_dim floats, cs rows x head_dim floats.
+        // Kernel: rf_rope_store_f32(q, k, v, cs, k_cache, v_cache, pos, n_head_q, n_head_k,
+        // head_dim, head_dim_v, rope_dims, neox).
+        // SAFETY: q, k and v hold `rows` tokens' heads, cs rows x head_dim floats; the
+        // caches hold `context` positions of n_head_kv heads and pos[0] + rows <=
+        // `context` (checked by `forward`).
         unsafe {
-            self.stream
+            let mut launch = self
+                .stream
                 .launch(&function)
                 .arg(q)
                 .arg(k)
+                .arg(v)
                 .arg(table)
-                .arg(&hq)
-                .arg(&hk)
-                .arg(&hd)
-                .arg(&d)
-                .arg(&neox)
-                .run(config)
+                .arg(keys)
+                .arg(values)
+                .arg(&pos);
+            for n in &heads {
+                launch = launch.arg(n);
+            }
+            launch.arg(&neox).run(config)
         }?;
         Ok(())
     }
 
-    /// Stores `rows` tokens' keys (`k`, `nk` floats each) and values (`v`, `nv`)
-    /// as f16 into the two caches from the position in `scratch.step[0]` on.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn store_kv(
+    /// The quantizer that the down product's input goes through, applied by the
+    /// activation's own launch (`None`: activation and quantization apart).
+    pub(super) fn glu_quantizer(&self, down: &Weight) -> Option<&'static str> {
+        quantizer(down)
+    }
+
+    /// `gate = act(gate) * up` over `n` floats, then `gate` quantized into
+    /// `scratch.xq` as `quantizer` would (from [`Self::glu_quantizer`]): one launch.
+    pub(super) fn activation_quantized(
         &self,
-        (k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
-        keys: &DeviceBuffer<u16>,
-        values: &DeviceBuffer<u16>,
-        nk: usize,
-        nv: usize,
-        rows: usize,
+        activation: Activation,
+        (gate, up): (&DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        n: usize,
+        quantizer: &'static str,
     ) -> Result<(), EngineError> {
+        let act = match activation {
+            Activation::Silu => "swiglu",
+            Activation::GeluTanh => "geglu",
+        };
+        let format = match quantizer {
+            "rf_quantize_q8_0" => "q8_0",
+            "rf_quantize_q8_k" => "q8_k",
+            other => {
+                return Err(EngineError::InvalidConfig(format!(
+                    "no fused activation for the quantizer {other}"
+                )));
+            }
+        };
         let function = self
-            .module(KernelModule::Transformer)
-            .function("rf_store_kv_f16_at")?;
-        let pos = self.scratch.step.slice(0..1)?;
-        let (k_count, v_count, r) = (nk as u64, nv as u64, rows as u32);
-        // SAFETY: rf_store_kv_f16_at(k, v, k_cache, v_cache, pos, nk, nv, rows): k holds
-        // rows x nk and v rows x nv floats, the caches `context` rows of nk and nv halves,
-        // and pos[0] + rows <= `context` (checked by `forward`).
+            .module(KernelModule::QuantMatvec)
+            .function(&format!("rf_{act}_{format}"))?;
+        let count = n as u32;
+        let config = LaunchConfig::per_row(n.div_ceil(GLU_CHUNK), BLOCK)?;
+        // SAFETY: rf_{swi,ge}glu_q8_{0,k}(float* gate, const float* up, u8* q, u32 n);
+        // gate and up hold n floats (a multiple of the format's block), xq room for
+        // the blocks of the widest input.
         unsafe {
             self.stream
                 .launch(&function)
-                .arg(k)
-                .arg(v)
-                .arg(keys)
-                .arg(values)
-                .arg(&pos)
-                .arg(&k_count)
-                .arg(&v_count)
-                .arg(&r)
-                .run(LaunchConfig::for_elements(rows * (nk + nv), BLOCK)?)
+                .arg(gate)
+                .arg(up)
+                .arg(&self.scratch.xq)
+                .arg(&count)
+                .run(config)
         }?;
         Ok(())
     }

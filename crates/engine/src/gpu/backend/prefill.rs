@@ -224,21 +224,18 @@ impl GpuBackend<'_> {
             }
             let first = table_of_layer[il] * p.rows * hd;
             let table = p.rope.slice(first..first + n * hd)?;
-            self.rope_qk(
-                (&p.q, &p.k),
+            let (keys, values) = &self.cache[il];
+            self.rope_store(
+                (&p.q, &p.k, &p.v),
                 n,
                 &table,
-                c.n_head,
-                c.n_head_kv,
-                hd,
-                plan.rope_dims,
-                plan.rope_style,
+                (keys, values),
+                c,
+                (plan.rope_dims, plan.rope_style),
             )?;
             if plan.scale_queries {
                 self.scale(&p.q, plan.attn_scale, n * q_dim)?;
             }
-            let (keys, values) = &self.cache[il];
-            self.store_kv((&p.k, &p.v), keys, values, k_dim, v_dim, n)?;
             let scale = if plan.scale_queries {
                 1.0
             } else {
