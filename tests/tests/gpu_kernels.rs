@@ -32,7 +32,11 @@ fn launch_matvec<X>(
     cols: usize,
 ) {
     // One warp per row (the _q8 kernels in blocks of 128 threads).
-    let threads = if function.name().ends_with("_q8") { 128 } else { 256 };
+    let threads = if function.name().ends_with("_q8") {
+        128
+    } else {
+        256
+    };
     let warps = threads as usize / stream.device().warp_size().unwrap();
     let config = LaunchConfig {
         grid: (rows.div_ceil(warps) as u32, 1, 1),
@@ -666,13 +670,19 @@ fn blas_products_of_f16_rows_match_the_cpu() {
     let blas = match rocmforge_hip::Blas::new(&device) {
         Ok(blas) => blas,
         Err(error) => {
-            eprintln!("blas_products_of_f16_rows_match_the_cpu: skipped: no BLAS library ({error})");
+            eprintln!(
+                "blas_products_of_f16_rows_match_the_cpu: skipped: no BLAS library ({error})"
+            );
             return;
         }
     };
     let stream = Stream::new(&device).unwrap();
     let (m, n, k, ldc) = (70usize, 9usize, 96usize, 75usize);
-    let to_f16 = |v: &[f32]| -> Vec<u16> { v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect() };
+    let to_f16 = |v: &[f32]| -> Vec<u16> {
+        v.iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect()
+    };
     let (a, b) = (to_f16(&values(m * k, 3)), to_f16(&values(n * k, 4)));
     let mut da = device.alloc::<u16>(a.len()).unwrap();
     let mut db = device.alloc::<u16>(b.len()).unwrap();
@@ -681,7 +691,14 @@ fn blas_products_of_f16_rows_match_the_cpu() {
     let dc = device.alloc::<f32>(n * ldc).unwrap();
     // SAFETY: the buffers live until the download below, which waits for the stream.
     unsafe {
-        blas.gemm_nt_f16_f32(&stream, (m, n, k), &da.as_view(), &db.as_view(), &dc.as_view(), ldc)
+        blas.gemm_nt_f16_f32(
+            &stream,
+            (m, n, k),
+            &da.as_view(),
+            &db.as_view(),
+            &dc.as_view(),
+            ldc,
+        )
     }
     .unwrap();
     let mut c = vec![0f32; n * ldc];
@@ -691,10 +708,16 @@ fn blas_products_of_f16_rows_match_the_cpu() {
         for i in 0..m {
             let want: f64 = (0..k).map(|p| f(a[i * k + p]) * f(b[j * k + p])).sum();
             let got = c[j * ldc + i] as f64;
-            assert!((got - want).abs() < 1e-3 * (1.0 + want.abs()), "c[{j}][{i}]: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-3 * (1.0 + want.abs()),
+                "c[{j}][{i}]: {got} vs {want}"
+            );
         }
         // Past the m columns the row is left as it was (zero).
         assert!(c[j * ldc + m..(j + 1) * ldc].iter().all(|&v| v == 0.0));
     }
-    eprintln!("{} computes a {m}x{n}x{k} product as the CPU does", blas.library());
+    eprintln!(
+        "{} computes a {m}x{n}x{k} product as the CPU does",
+        blas.library()
+    );
 }

@@ -180,7 +180,11 @@ fn candidates(platform: Platform) -> Vec<String> {
     };
     let mut candidates: Vec<String> = sonames.iter().map(|s| s.to_string()).collect();
     if let Some(root) = std::env::var_os(root_var) {
-        let lib = if platform == Platform::Amd { "lib" } else { "lib64" };
+        let lib = if platform == Platform::Amd {
+            "lib"
+        } else {
+            "lib64"
+        };
         let path = std::path::Path::new(&root).join(lib).join(file);
         candidates.push(path.display().to_string());
     }

@@ -24,6 +24,6 @@ pub mod hip;
 mod loader;
 pub mod nvidia;
 
-pub use hip::HipApi;
 pub use blas::{BlasApi, blas};
+pub use hip::HipApi;
 pub use loader::{Api, Attempt, LoadError, Platform, api};

@@ -33,7 +33,8 @@ fn check(call: &'static str, status: BlasStatus) -> Result<()> {
 }
 
 fn dim(value: usize, what: &'static str) -> Result<i32> {
-    i32::try_from(value).map_err(|_| Error::Invalid(format!("{what} {value} exceeds the BLAS limit")))
+    i32::try_from(value)
+        .map_err(|_| Error::Invalid(format!("{what} {value} exceeds the BLAS limit")))
 }
 
 impl Blas {
@@ -92,7 +93,12 @@ impl Blas {
         for view_device in [a.device(), b.device(), c.device(), stream.device()] {
             self.device.same(view_device)?;
         }
-        let (mi, ni, ki, ldci) = (dim(m, "rows")?, dim(n, "columns")?, dim(k, "depth")?, dim(ldc, "ldc")?);
+        let (mi, ni, ki, ldci) = (
+            dim(m, "rows")?,
+            dim(n, "columns")?,
+            dim(k, "depth")?,
+            dim(ldc, "ldc")?,
+        );
         self.device.activate()?;
         let (alpha, beta) = (1.0f32, 0.0f32);
         let alpha = (&alpha as *const f32).cast::<c_void>();

@@ -469,14 +469,13 @@ impl GpuBackend<'_> {
     fn take_prefill(&mut self, model: &Model, plan: &ExecutionPlan) -> Option<Box<Prefill>> {
         if let PrefillState::Untried = self.prefill {
             let device = self.stream.device().clone();
-            self.prefill =
-                match Prefill::new(&device, model, plan, self.context) {
-                    Ok(prefill) => PrefillState::Ready(Box::new(prefill)),
-                    Err(reason) => {
-                        tracing::info!("prompts run token by token on the GPU: {reason}");
-                        PrefillState::Unavailable
-                    }
-                };
+            self.prefill = match Prefill::new(&device, model, plan, self.context) {
+                Ok(prefill) => PrefillState::Ready(Box::new(prefill)),
+                Err(reason) => {
+                    tracing::info!("prompts run token by token on the GPU: {reason}");
+                    PrefillState::Unavailable
+                }
+            };
         }
         match std::mem::replace(&mut self.prefill, PrefillState::Unavailable) {
             PrefillState::Ready(prefill) => Some(prefill),
@@ -509,10 +508,8 @@ impl GpuBackend<'_> {
             let first = first_out.max(offset) - offset;
             if first + 1 == len {
                 // One row: the decode step's output kernels.
-                self.stream.copy(
-                    &p.x_row(len - 1, e)?,
-                    &mut self.scratch.x.slice_mut(..e)?,
-                )?;
+                self.stream
+                    .copy(&p.x_row(len - 1, e)?, &mut self.scratch.x.slice_mut(..e)?)?;
                 self.output_logits(model, plan, logits)?;
             } else if first < len {
                 self.prefill_logits(p, model, plan, (first, len), logits)?;

@@ -7,9 +7,9 @@ use rocmforge_hip::{DeviceBuffer, DeviceView, LaunchConfig};
 use rocmforge_kernels::KernelModule;
 
 use super::{BLOCK, GpuBackend};
-use crate::gpu::DeviceTensor;
 use crate::EngineError;
 use crate::config::{Activation, ModelConfig, RopeStyle};
+use crate::gpu::DeviceTensor;
 use crate::model::Weight;
 
 /// One product `y = W x (+ bias)` of a group that shares its input.

@@ -78,7 +78,8 @@ impl Prefill {
                 .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
                 .chain([&model.output])
         };
-        if let Some(w) = weights().find(|w| w.ty != GgmlType::F16 && dequant_kernel(w.ty).is_none()) {
+        if let Some(w) = weights().find(|w| w.ty != GgmlType::F16 && dequant_kernel(w.ty).is_none())
+        {
             return Err(format!("no dequantizing kernel for {} ({})", w.name, w.ty));
         }
         let blas = Blas::new(device).map_err(|e| e.to_string())?;
@@ -331,13 +332,12 @@ impl GpuBackend<'_> {
         let x16 = p.x16.slice(..rows * cols)?;
         for &(weight, y) in products {
             let tensor = self.tensor(layer, weight)?;
-            let row_bytes = weight
-                .ty
-                .bytes_for(weight.cols as u64)
-                .ok_or_else(|| EngineError::UnsupportedTensorType {
+            let row_bytes = weight.ty.bytes_for(weight.cols as u64).ok_or_else(|| {
+                EngineError::UnsupportedTensorType {
                     name: weight.name.clone(),
                     ty: weight.ty,
-                })? as usize;
+                }
+            })? as usize;
             let chunk = (p.w16.len() / weight.cols).max(1);
             for first in (0..weight.rows).step_by(chunk) {
                 let count = chunk.min(weight.rows - first);
@@ -450,7 +450,8 @@ impl GpuBackend<'_> {
             &[(&model.output, &out)],
         )?;
         let mut host = vec![0f32; count * vocab];
-        self.stream.download(&out.slice(..count * vocab)?, &mut host)?;
+        self.stream
+            .download(&out.slice(..count * vocab)?, &mut host)?;
         p.logits = Some(out);
         if let Some(cap) = plan.final_logit_softcap {
             host.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
