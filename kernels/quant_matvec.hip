@@ -739,3 +739,142 @@ RF_KERNEL void rf_dequant_q4_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
 RF_KERNEL void rf_dequant_q6_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
     rf_dequant_f16<rf_four_q6_k, 210, 256>(w, out, quads);
 }
+
+// ---------------------------------------------------------------------------
+// Further GGUF types: Q4_1, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, MXFP4 and BF16. Each is
+// decoded four values at a time (rf_four_<type>, as ggml's dequantize_row_<type>
+// computes them) for both its matrix-vector product on f32 activations
+// (rf_matvec_<type>: a warp per row, a lane per block) and its f16 rows
+// (rf_dequant_<type>_f16, launch shapes as above).
+
+// Q4_1: 20 bytes per 32 values: f16 d, f16 m, 16 bytes of nibbles (low nibbles
+// values 0-15, high nibbles 16-31); value = d * q + m.
+__device__ static __forceinline__ void rf_four_q4_1(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b), m = rf_f16_at(b + 2);
+    const rf_u8* qs = b + 4;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        const int q = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+        v[t] = d * (float)q + m;
+    }
+}
+
+// Q5_1: 24 bytes per 32 values: f16 d, f16 m, 32 fifth bits, 16 bytes of nibbles;
+// value = d * q + m.
+__device__ static __forceinline__ void rf_four_q5_1(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b), m = rf_f16_at(b + 2);
+    const rf_u32 qh = (rf_u32)b[4] | ((rf_u32)b[5] << 8) | ((rf_u32)b[6] << 16) | ((rf_u32)b[7] << 24);
+    const rf_u8* qs = b + 8;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        const int low = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+        v[t] = d * (float)(low | (int)(((qh >> l) & 1) << 4)) + m;
+    }
+}
+
+// Q2_K: 84 bytes per 256 values: 16 scale bytes (low nibble scale, high nibble
+// min), 64 bytes of 2-bit values, f16 d, f16 dmin. Value n*128 + k*32 + l takes
+// bits 2k of byte n*32 + l and scale byte n*8 + 2k + (l >= 16).
+__device__ static __forceinline__ void rf_four_q2_k(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b + 80), dmin = rf_f16_at(b + 82);
+    const int n = j / 128, k = (j % 128) / 32, l = j % 32;
+    const int sc = b[n * 8 + 2 * k + (l >= 16)];
+    const float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
+    const rf_u8* q = b + 16 + n * 32 + l;
+    for (int t = 0; t < 4; ++t) v[t] = dl * (float)((q[t] >> (2 * k)) & 3) - ml;
+}
+
+// Q3_K: 110 bytes per 256 values: 32 bytes of high bits, 64 bytes of 2-bit values,
+// 12 bytes of 6-bit scales (offset 32), f16 d. Indexing as Q2_K; the high bit of
+// value n*128 + k*32 + l is bit n*4 + k of hmask[l] (set: +0, clear: -4).
+__device__ static __forceinline__ void rf_four_q3_k(const rf_u8* b, int j, float* v) {
+    const rf_u8* hmask = b;
+    const rf_u8* sc = b + 96;
+    const float d = rf_f16_at(b + 108);
+    const int n = j / 128, k = (j % 128) / 32, l = j % 32;
+    const int i = n * 8 + 2 * k + (l >= 16);
+    const int low = i < 8 ? (sc[i] & 15) : (sc[i - 8] >> 4);
+    const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+    const float dl = d * (float)((low | (high << 4)) - 32);
+    const rf_u8* q = b + 32 + n * 32 + l;
+    const int bit = 1 << (n * 4 + k);
+    for (int t = 0; t < 4; ++t) {
+        const int value = ((q[t] >> (2 * k)) & 3) - ((hmask[l + t] & bit) ? 0 : 4);
+        v[t] = dl * (float)value;
+    }
+}
+
+// Q5_K: 176 bytes per 256 values: f16 d, f16 dmin, 12 bytes of scales and mins as
+// Q4_K, 32 bytes of fifth bits, 128 bytes of nibbles; value = d * scale * q - dmin * min.
+__device__ static __forceinline__ void rf_four_q5_k(const rf_u8* b, int j, float* v) {
+    const float d = rf_f16_at(b), dmin = rf_f16_at(b + 2);
+    const int chunk = j / 64, r = j % 64;
+    int scale, min;
+    rf_q4_k_scale_min(2 * chunk + (r >= 32), b + 4, &scale, &min);
+    const rf_u8* qh = b + 16 + (r % 32);
+    const rf_u8* qs = b + 48 + 32 * chunk + (r % 32);
+    const int bit = r < 32 ? 1 << (2 * chunk) : 1 << (2 * chunk + 1);
+    for (int t = 0; t < 4; ++t) {
+        const int q = (r < 32 ? (qs[t] & 15) : (qs[t] >> 4)) + ((qh[t] & bit) ? 16 : 0);
+        v[t] = d * (float)scale * (float)q - dmin * (float)min;
+    }
+}
+
+// IQ4_NL: 18 bytes per 32 values: f16 d, nibbles (as Q4_0) indexing 16 levels.
+__device__ static __forceinline__ void rf_four_iq4_nl(const rf_u8* b, int j, float* v) {
+    const signed char levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    const float d = rf_f16_at(b);
+    const rf_u8* qs = b + 2;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        v[t] = d * (float)levels[l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4)];
+    }
+}
+
+// MXFP4: 17 bytes per 32 values: an E8M0 exponent byte, nibbles (as Q4_0) indexing
+// FP4 (E2M1) values doubled; scale = 2^(e - 127) / 2.
+__device__ static __forceinline__ void rf_four_mxfp4(const rf_u8* b, int j, float* v) {
+    const signed char levels[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    const rf_u32 e = b[0];
+    const float d = rf_bits_to_float(e < 2 ? 0x00200000u << e : (e - 1) << 23);
+    const rf_u8* qs = b + 1;
+    for (int t = 0; t < 4; ++t) {
+        const int l = j + t;
+        v[t] = (float)levels[l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4)] * d;
+    }
+}
+
+// BF16: 2 bytes per value, taken 32 at a time.
+__device__ static __forceinline__ void rf_four_bf16(const rf_u8* b, int j, float* v) {
+    const unsigned short* p = (const unsigned short*)b + j;
+    for (int t = 0; t < 4; ++t) v[t] = rf_bits_to_float((rf_u32)p[t] << 16);
+}
+
+// A block's dot product with f32 activations through its four-value decoder.
+template <void (*Four)(const rf_u8*, int, float*), int BlockValues>
+__device__ static __forceinline__ float rf_dot_four(const rf_u8* b, const float* x) {
+    float s = 0.0f;
+    for (int j = 0; j < BlockValues; j += 4) {
+        float v[4];
+        Four(b, j, v);
+        for (int t = 0; t < 4; ++t) s = rf_fmaf(v[t], x[j + t], s);
+    }
+    return s;
+}
+
+#define RF_FOUR_KERNELS(type, bytes, values)                                                                  \
+    RF_KERNEL void rf_matvec_##type(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {   \
+        rf_matvec<rf_dot_four<rf_four_##type, values>, bytes, values>(w, x, y, rows, cols);                  \
+    }                                                                                                         \
+    RF_KERNEL void rf_dequant_##type##_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {                     \
+        rf_dequant_f16<rf_four_##type, bytes, values>(w, out, quads);                                         \
+    }
+
+RF_FOUR_KERNELS(q4_1, 20, 32)
+RF_FOUR_KERNELS(q5_1, 24, 32)
+RF_FOUR_KERNELS(q2_k, 84, 256)
+RF_FOUR_KERNELS(q3_k, 110, 256)
+RF_FOUR_KERNELS(q5_k, 176, 256)
+RF_FOUR_KERNELS(iq4_nl, 18, 32)
+RF_FOUR_KERNELS(mxfp4, 17, 32)
+RF_FOUR_KERNELS(bf16, 64, 32)

@@ -487,6 +487,22 @@ fn graph_replay_matches_eager_execution() {
     );
 }
 
+/// `n` values of `ty` in its block format: quantized from deterministic values,
+/// or for IQ4_NL (no quantizer here) random indices under a sane f16 scale.
+fn blocks_of(ty: rocmforge_gguf::GgmlType, n: usize, seed: u32) -> Vec<u8> {
+    use rocmforge_gguf::{GgmlType, quant};
+    if ty != GgmlType::IQ4_NL {
+        return quant::quantize_to_vec(ty, &values(n, seed)).unwrap();
+    }
+    let noise = values(n / 32 * 18, seed);
+    let mut bytes: Vec<u8> = noise.iter().map(|v| ((v + 2.0) * 63.0) as u8).collect();
+    for (i, block) in bytes.chunks_exact_mut(18).enumerate() {
+        let d = half::f16::from_f32(0.01 + 0.001 * (i % 7) as f32);
+        block[..2].copy_from_slice(&d.to_le_bytes());
+    }
+    bytes
+}
+
 #[test]
 fn quantized_matvec_matches_dequantized_weights() {
     use rocmforge_gguf::{GgmlType, quant};
@@ -504,13 +520,20 @@ fn quantized_matvec_matches_dequantized_weights() {
         (GgmlType::Q6_K, "rf_matvec_q6_k"),
         (GgmlType::F16, "rf_matvec_f16"),
         (GgmlType::F32, "rf_matvec_f32"),
+        (GgmlType::Q4_1, "rf_matvec_q4_1"),
+        (GgmlType::Q5_1, "rf_matvec_q5_1"),
+        (GgmlType::Q2_K, "rf_matvec_q2_k"),
+        (GgmlType::Q3_K, "rf_matvec_q3_k"),
+        (GgmlType::Q5_K, "rf_matvec_q5_k"),
+        (GgmlType::IQ4_NL, "rf_matvec_iq4_nl"),
+        (GgmlType::MXFP4, "rf_matvec_mxfp4"),
+        (GgmlType::BF16, "rf_matvec_bf16"),
     ];
     let x = values(cols, 99);
     let mut dx = device.alloc::<f32>(cols).unwrap();
     stream.upload(&mut dx.as_view_mut(), &x).unwrap();
     for (seed, (ty, kernel)) in cases.into_iter().enumerate() {
-        let weights = values(rows * cols, seed as u32 + 40);
-        let bytes = quant::quantize_to_vec(ty, &weights).unwrap();
+        let bytes = blocks_of(ty, rows * cols, seed as u32 + 40);
         let mut dequantized = vec![0f32; rows * cols];
         quant::dequantize(ty, &bytes, &mut dequantized).unwrap();
         let mut dw = device.alloc::<u8>(bytes.len()).unwrap();
@@ -624,10 +647,17 @@ fn dequantized_rows_match_the_cpu_in_f16() {
         (GgmlType::Q5_0, "rf_dequant_q5_0_f16"),
         (GgmlType::Q4_K, "rf_dequant_q4_k_f16"),
         (GgmlType::Q6_K, "rf_dequant_q6_k_f16"),
+        (GgmlType::Q4_1, "rf_dequant_q4_1_f16"),
+        (GgmlType::Q5_1, "rf_dequant_q5_1_f16"),
+        (GgmlType::Q2_K, "rf_dequant_q2_k_f16"),
+        (GgmlType::Q3_K, "rf_dequant_q3_k_f16"),
+        (GgmlType::Q5_K, "rf_dequant_q5_k_f16"),
+        (GgmlType::IQ4_NL, "rf_dequant_iq4_nl_f16"),
+        (GgmlType::MXFP4, "rf_dequant_mxfp4_f16"),
+        (GgmlType::BF16, "rf_dequant_bf16_f16"),
     ];
     for (seed, (ty, kernel)) in cases.into_iter().enumerate() {
-        let weights = values(values_count, seed as u32 + 7);
-        let bytes = quant::quantize_to_vec(ty, &weights).unwrap();
+        let bytes = blocks_of(ty, values_count, seed as u32 + 7);
         let mut want = vec![0f32; values_count];
         quant::dequantize(ty, &bytes, &mut want).unwrap();
         let mut dw = device.alloc::<u8>(bytes.len()).unwrap();

@@ -124,7 +124,8 @@ impl<'m> GpuBackend<'m> {
             .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
             .chain([&model.output])
         {
-            if matvec_kernel(w.ty).is_none() {
+            // Every kernel takes rows in whole runs of 32 values.
+            if matvec_kernel(w.ty).is_none() || !w.cols.is_multiple_of(32) {
                 return Err(EngineError::UnsupportedTensorType {
                     name: w.name.clone(),
                     ty: w.ty,

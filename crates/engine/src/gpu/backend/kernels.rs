@@ -38,7 +38,8 @@ const MATVEC_Q8_THREADS: u32 = 128;
 /// The matrix-vector kernel for a weight type and the quantizer its activations
 /// go through first (name, values per block), chosen as the CPU backend prepares
 /// activations, so that both multiply the same numbers: Q8_0 blocks for the
-/// Q8_0 family, Q8_K blocks for K-quants, f16 rounding for F16 weights.
+/// Q8_0 family, Q8_K blocks for Q4_K and Q6_K, f16 rounding for F16 weights. The
+/// other types multiply f32 activations (kernels for coverage, not yet tuned).
 pub(super) fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'static str, usize)>)> {
     const Q8_0: Option<(&str, usize)> = Some(("rf_quantize_q8_0", 32));
     const Q8_K: Option<(&str, usize)> = Some(("rf_quantize_q8_k", 256));
@@ -50,6 +51,15 @@ pub(super) fn matvec_kernel(ty: GgmlType) -> Option<(&'static str, Option<(&'sta
         GgmlType::Q6_K => ("rf_matvec_q6_k_q8", Q8_K),
         GgmlType::F16 => ("rf_matvec_f16_x16", None),
         GgmlType::F32 => ("rf_matvec_f32", None),
+        // f32 activations, the weight decoded four values at a time.
+        GgmlType::Q4_1 => ("rf_matvec_q4_1", None),
+        GgmlType::Q5_1 => ("rf_matvec_q5_1", None),
+        GgmlType::Q2_K => ("rf_matvec_q2_k", None),
+        GgmlType::Q3_K => ("rf_matvec_q3_k", None),
+        GgmlType::Q5_K => ("rf_matvec_q5_k", None),
+        GgmlType::IQ4_NL => ("rf_matvec_iq4_nl", None),
+        GgmlType::MXFP4 => ("rf_matvec_mxfp4", None),
+        GgmlType::BF16 => ("rf_matvec_bf16", None),
         _ => return None,
     })
 }
