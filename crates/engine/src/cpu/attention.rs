@@ -269,8 +269,15 @@ fn ggml_v_expf(x: f32) -> f32 {
         .mul_add(b, c(0x3d2b_9f17))
         .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
         .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
-    // `_mm512_scalef_ps(j, n)`: j · 2^n rounded once (exact in f64).
-    (f64::from(j) * 2f64.powi(n as i32)) as f32
+    // `_mm512_scalef_ps(j, n)`: j · 2^n rounded once (exact in f64); |n| <= 192
+    // here (`powi` would be a libcall loop in the hot path).
+    (f64::from(j) * pow2(n as i32)) as f32
+}
+
+/// 2^n for a normal f64 exponent (−1022 ≤ n ≤ 1023), from its exponent bits.
+#[inline(always)]
+fn pow2(n: i32) -> f64 {
+    f64::from_bits(((i64::from(n) + 1023) as u64) << 52)
 }
 
 /// GCC's `_mm512_reduce_add_ps` order for 16 values.
@@ -376,5 +383,15 @@ unsafe fn axpy_avx2(s: f32, v: &[f32], out: &mut [f32]) {
 fn axpy_portable(s: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o = x.mul_add(s, *o);
+    }
+}
+
+#[cfg(test)]
+mod pow2_tests {
+    #[test]
+    fn pow2_is_exact_over_the_range_expf_uses() {
+        for n in -192..=192 {
+            assert_eq!(super::pow2(n), 2f64.powi(n), "2^{n}");
+        }
     }
 }
