@@ -69,6 +69,18 @@ fn quantizer(w: &Weight) -> Option<&'static str> {
     matvec_kernel(w.ty).and_then(|(_, q)| q.map(|(name, _)| name))
 }
 
+/// The activation format a quantizer writes, as the fused kernels name it
+/// (`rf_rms_norm_<format>`, `rf_swiglu_<format>`, ...).
+fn fused_format(quantizer: &str) -> Result<&'static str, EngineError> {
+    match quantizer {
+        "rf_quantize_q8_0" => Ok("q8_0"),
+        "rf_quantize_q8_k" => Ok("q8_k"),
+        other => Err(EngineError::InvalidConfig(format!(
+            "no fused kernel quantizes as {other}"
+        ))),
+    }
+}
+
 /// Values per block of the fused activation-and-quantize kernels
 /// (`RF_GLU_CHUNK` in kernels/quant_matvec.hip).
 const GLU_CHUNK: usize = 1024;
@@ -325,18 +337,47 @@ impl GpuBackend<'_> {
         cols: usize,
         eps: f32,
     ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Reduce)
-            .function("rf_add_rms_norm_f32")?;
+        self.norm_rows(x, Some(o), w, y, (rows, cols), eps)
+    }
+
+    /// `y = x / rms(x) * w` for `rows` rows of `cols` (y may be x).
+    pub(super) fn rms_norm(
+        &self,
+        x: &DeviceBuffer<f32>,
+        w: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        self.norm_rows(x, None, w, y, (rows, cols), eps)
+    }
+
+    /// [`Self::rms_norm`], after `x += o` when `o` is given.
+    fn norm_rows(
+        &self,
+        x: &DeviceBuffer<f32>,
+        o: Option<&DeviceBuffer<f32>>,
+        w: &DeviceBuffer<f32>,
+        y: &DeviceBuffer<f32>,
+        (rows, cols): (usize, usize),
+        eps: f32,
+    ) -> Result<(), EngineError> {
+        let name = match o {
+            Some(_) => "rf_add_rms_norm_f32",
+            None => "rf_rms_norm_f32",
+        };
+        let function = self.module(KernelModule::Reduce).function(name)?;
         let (r, c) = (rows as u32, cols as u32);
         // SAFETY: rf_add_rms_norm_f32(float* x, const float* o, const float* w, float* y,
-        // float eps, u32 rows, u32 cols); x, o, y hold rows x cols floats, w cols; y is
-        // another buffer than x and o.
+        // float eps, u32 rows, u32 cols) and rf_rms_norm_f32 without o; x, o, y hold rows x
+        // cols floats, w cols; with o, y is another buffer than x and o.
         unsafe {
-            self.stream
-                .launch(&function)
-                .arg(x)
-                .arg(o)
+            let mut launch = self.stream.launch(&function).arg(x);
+            if let Some(o) = o {
+                launch = launch.arg(o);
+            }
+            launch
                 .arg(w)
                 .arg(y)
                 .arg(&eps)
@@ -374,16 +415,9 @@ impl GpuBackend<'_> {
         eps: f32,
         quantizer: &'static str,
     ) -> Result<(), EngineError> {
-        let name = match quantizer {
-            "rf_quantize_q8_0" => "rf_rms_norm_q8_0",
-            "rf_quantize_q8_k" => "rf_rms_norm_q8_k",
-            other => {
-                return Err(EngineError::InvalidConfig(format!(
-                    "no fused norm for the quantizer {other}"
-                )));
-            }
-        };
-        let function = self.module(KernelModule::QuantMatvec).function(name)?;
+        let function = self
+            .module(KernelModule::QuantMatvec)
+            .function(&format!("rf_rms_norm_{}", fused_format(quantizer)?))?;
         let c = cols as u32;
         // A null pointer: the kernel skips the residual add.
         let no_residual = 0u64;
@@ -407,36 +441,6 @@ impl GpuBackend<'_> {
                 .arg(&eps)
                 .arg(&c)
                 .run(config)
-        }?;
-        Ok(())
-    }
-
-    /// `y = x / rms(x) * w` for `rows` rows of `cols` (y may be x).
-    pub(super) fn rms_norm(
-        &self,
-        x: &DeviceBuffer<f32>,
-        w: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-        rows: usize,
-        cols: usize,
-        eps: f32,
-    ) -> Result<(), EngineError> {
-        let function = self
-            .module(KernelModule::Reduce)
-            .function("rf_rms_norm_f32")?;
-        let (r, c) = (rows as u32, cols as u32);
-        // SAFETY: rf_rms_norm_f32(const float* x, const float* w, float* y, float eps,
-        // u32 rows, u32 cols); x and y hold rows x cols floats, w cols.
-        unsafe {
-            self.stream
-                .launch(&function)
-                .arg(x)
-                .arg(w)
-                .arg(y)
-                .arg(&eps)
-                .arg(&r)
-                .arg(&c)
-                .run(LaunchConfig::per_row(rows, norm_threads(cols))?)
         }?;
         Ok(())
     }
@@ -583,18 +587,9 @@ impl GpuBackend<'_> {
             Activation::Silu => "swiglu",
             Activation::GeluTanh => "geglu",
         };
-        let format = match quantizer {
-            "rf_quantize_q8_0" => "q8_0",
-            "rf_quantize_q8_k" => "q8_k",
-            other => {
-                return Err(EngineError::InvalidConfig(format!(
-                    "no fused activation for the quantizer {other}"
-                )));
-            }
-        };
         let function = self
             .module(KernelModule::QuantMatvec)
-            .function(&format!("rf_{act}_{format}"))?;
+            .function(&format!("rf_{act}_{}", fused_format(quantizer)?))?;
         let count = n as u32;
         let config = LaunchConfig::per_row(n.div_ceil(GLU_CHUNK), BLOCK)?;
         // SAFETY: rf_{swi,ge}glu_q8_{0,k}(float* gate, const float* up, u8* q, u32 n);
