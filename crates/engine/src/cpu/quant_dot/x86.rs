@@ -724,16 +724,32 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
             sm[r] = scales_mins_k4(&x[r][4..16]);
         }
         let (dv, dminv) = (f16_lanes(&x), f16_lanes(&x_dmin));
+        // Plain loops, not `array::from_fn` closures: a closure does not inherit
+        // the target features, so its intrinsics became calls.
         // Sub-block k's min of each row, one per lane.
-        let mins: [__m256i; 8] = std::array::from_fn(|k| {
-            let m = |r: usize| i32::from(sm[r][8 + k]);
-            _mm256_setr_epi32(m(0), m(1), m(2), m(3), m(4), m(5), m(6), m(7))
-        });
-        let y: [&[u8]; N] = std::array::from_fn(|t| &acts[t][b * 292..(b + 1) * 292]);
-        let dd: [__m256; N] =
-            std::array::from_fn(|t| _mm256_mul_ps(dv, _mm256_set1_ps(f32_at(y[t]))));
-        let dm: [__m256; N] =
-            std::array::from_fn(|t| _mm256_mul_ps(dminv, _mm256_set1_ps(f32_at(y[t]))));
+        let mut mins = [_mm256_setzero_si256(); 8];
+        for (k, m) in mins.iter_mut().enumerate() {
+            let lane = |r: usize| i32::from(sm[r][8 + k]);
+            *m = _mm256_setr_epi32(
+                lane(0),
+                lane(1),
+                lane(2),
+                lane(3),
+                lane(4),
+                lane(5),
+                lane(6),
+                lane(7),
+            );
+        }
+        let mut y: [&[u8]; N] = [&[]; N];
+        let mut dd = [_mm256_setzero_ps(); N];
+        let mut dm = [_mm256_setzero_ps(); N];
+        for t in 0..N {
+            y[t] = &acts[t][b * 292..(b + 1) * 292];
+            let dy = _mm256_set1_ps(f32_at(y[t]));
+            dd[t] = _mm256_mul_ps(dv, dy);
+            dm[t] = _mm256_mul_ps(dminv, dy);
+        }
         // Block totals of the tokens summed per super-block.
         let mut s_block = [_mm256_setzero_si256(); N];
         let mut m_block = [_mm256_setzero_si256(); N];
@@ -753,11 +769,12 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
             }
             for t in 0..N {
                 let (y0, y1) = (load32(&y[t][4 + 64 * j..]), load32(&y[t][36 + 64 * j..]));
-                let p: [__m256i; 8] = std::array::from_fn(|r| {
+                let mut p = [_mm256_setzero_si256(); 8];
+                for r in 0..8 {
                     let a = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r][0], y0), sc[r][0]);
                     let b = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r][1], y1), sc[r][1]);
-                    _mm256_add_epi32(a, b)
-                });
+                    p[r] = _mm256_add_epi32(a, b);
+                }
                 let s = sum_rows8(&p);
                 let bsum = |i: usize| {
                     i32::from(i16::from_le_bytes([y[t][260 + 2 * i], y[t][261 + 2 * i]]))
@@ -820,16 +837,22 @@ fn q4_k_repacked<const KIND: u8, const N: usize>(
             v[2 * j] = _mm256_and_si256(q, m4);
             v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
         }
-        let sc: [__m256i; 8] = std::array::from_fn(|k| _mm256_set1_epi16(i16::from(sm[k])));
+        let mut sc = [_mm256_setzero_si256(); 8];
+        for (k, sc) in sc.iter_mut().enumerate() {
+            *sc = _mm256_set1_epi16(i16::from(sm[k]));
+        }
         for t in 0..N {
             let y = &acts[t][b * 292..(b + 1) * 292];
             let yd = f32_at(y);
             let (dd, dm) = (d * yd, dmin * yd);
-            // Σ q·y of sub-block k times its scale, in eight lanes.
-            let dot = |k: usize| {
+            // Σ q·y of sub-block k times its scale, in eight lanes (formed in a
+            // plain loop: a closure would not inherit the target features).
+            let mut dots = [_mm256_setzero_si256(); 8];
+            for (k, dot) in dots.iter_mut().enumerate() {
                 let p = _mm256_maddubs_epi16(v[k], load32(&y[4 + 32 * k..]));
-                _mm256_madd_epi16(p, sc[k])
-            };
+                *dot = _mm256_madd_epi16(p, sc[k]);
+            }
+            let dot = |k: usize| dots[k];
             // Sub-block k's activation sum times its min.
             let min = |k: usize| {
                 let bsum =
