@@ -24,6 +24,31 @@ pub struct Weight {
     /// Number of rows.
     pub rows: usize,
     range: Range<usize>,
+    /// The rows regrouped for the CPU's interleaved kernels, made on the CPU
+    /// backend's first use (a GPU run never pays for it); shared by clones.
+    pub(crate) cpu_rows: CpuRows,
+}
+
+/// A lazily built copy of a weight's rows in a CPU kernel's layout.
+#[derive(Clone, Default)]
+pub(crate) struct CpuRows(std::sync::Arc<std::sync::OnceLock<Option<Box<[u8]>>>>);
+
+impl CpuRows {
+    /// The copy, built by `make` on first use (`None`: the plain rows serve).
+    pub(crate) fn get_or_make(&self, make: impl FnOnce() -> Option<Vec<u8>>) -> Option<&[u8]> {
+        self.0
+            .get_or_init(|| make().map(Vec::into_boxed_slice))
+            .as_deref()
+    }
+}
+
+impl std::fmt::Debug for CpuRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            Some(Some(bytes)) => write!(f, "CpuRows({} bytes)", bytes.len()),
+            _ => f.write_str("CpuRows(none)"),
+        }
+    }
 }
 
 /// The weights of one transformer block.
@@ -229,6 +254,7 @@ impl Loader<'_> {
             cols,
             rows,
             range: start..start + view.data().len(),
+            cpu_rows: CpuRows::default(),
         })
     }
 

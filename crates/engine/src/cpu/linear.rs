@@ -22,8 +22,14 @@ thread_local! {
 /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for the `x.len() / w.cols` rows of `x`.
 pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
     let format = quant_dot::act_format(w.ty).expect("weight types are checked at load");
-    let matrix =
-        WeightMatrix::new(w.ty, w.rows, w.cols, bytes).expect("weight shapes are checked at load");
+    // Where this CPU has a kernel for regrouped rows (as llama.cpp repacks Q4_0),
+    // the weight gets that copy on first use.
+    let interleaved = w
+        .cpu_rows
+        .get_or_make(|| quant_dot::interleave(w.ty, bytes, w.rows, w.cols));
+    let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes)
+        .expect("weight shapes are checked at load")
+        .with_interleaved(interleaved);
     ACTS.with_borrow_mut(|buffers| {
         let acts = buffer(buffers, format);
         acts.quantize(x, w.cols);

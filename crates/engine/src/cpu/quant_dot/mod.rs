@@ -221,6 +221,20 @@ pub struct WeightMatrix<'a> {
     pub cols: usize,
     /// The raw bytes, `rows * row_bytes`.
     pub data: &'a [u8],
+    /// The same rows regrouped by [`interleave`], where that was done.
+    pub interleaved: Option<&'a [u8]>,
+}
+
+/// `data` (`rows` rows of `cols` values of `ty`) regrouped eight rows at a time
+/// for the interleaved kernel of this CPU, as llama.cpp repacks such weights;
+/// `None` where there is no such kernel (the plain rows are used).
+pub fn interleave(ty: GgmlType, data: &[u8], rows: usize, cols: usize) -> Option<Vec<u8>> {
+    #[cfg(target_arch = "x86_64")]
+    if simd_level() == Level::Avx2 {
+        return x86::interleave(ty, data, rows, cols);
+    }
+    let _ = (ty, data, rows, cols);
+    None
 }
 
 impl<'a> WeightMatrix<'a> {
@@ -259,7 +273,15 @@ impl<'a> WeightMatrix<'a> {
             rows,
             cols,
             data,
+            interleaved: None,
         })
+    }
+
+    /// The same matrix with its rows also regrouped (`interleaved`, from
+    /// [`interleave`] on the same data), which the kernels then read instead.
+    pub fn with_interleaved(mut self, interleaved: Option<&'a [u8]>) -> Self {
+        self.interleaved = interleaved.filter(|bytes| bytes.len() == self.data.len());
+        self
     }
 
     /// Bytes per row.
@@ -336,6 +358,10 @@ pub(crate) type RepackedFn = fn(w: &[u8], acts: &[&[u8]], out: &mut [f32], gemm:
 /// `out` holds `acts.len()` tokens × 8 rows.
 pub(crate) type Rows8Fn = fn(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
 
+/// Like [`Rows8Fn`] for eight rows regrouped by [`interleave`] (`group`: the
+/// group's blocks), summing as the eight-row kernel does.
+pub(crate) type InterleavedFn = fn(group: &[u8], acts: &[&[u8]], out: &mut [f32]);
+
 /// Like [`TileFn`] for four weight rows at once, each output summed exactly as
 /// the one-row kernel sums it; `out` holds `acts.len()` tokens × 4 rows.
 pub(crate) type Rows4Fn = fn(rows: &[&[u8]; 4], acts: &[&[u8]], out: &mut [f32]);
@@ -391,6 +417,21 @@ fn kernel(ty: GgmlType, rows: usize, tokens: usize, level: Level) -> Kernel {
     }
 }
 
+/// The interleaved kernel, the bytes of one group's block, and the regrouped rows.
+type Interleaved<'a> = (InterleavedFn, usize, &'a [u8]);
+
+/// The interleaved kernel for `w` at `level`, where `w` carries regrouped rows.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn interleaved_kernel<'a>(w: &WeightMatrix<'a>, level: Level) -> Option<Interleaved<'a>> {
+    #[cfg(target_arch = "x86_64")]
+    if level == Level::Avx2
+        && let Some(bytes) = w.interleaved
+    {
+        return x86::interleaved_kernel(w.ty).map(|(k, block_bytes)| (k, block_bytes, bytes));
+    }
+    None
+}
+
 /// Below this many multiply-adds a call runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
@@ -428,26 +469,41 @@ pub(crate) fn matmul_with(
         return;
     }
     let k = kernel(w.ty, w.rows, nt, level);
+    let interleaved = interleaved_kernel(w, level);
     let threads = rayon::current_num_threads();
     let sequential = threads == 1 || nr * w.cols * nt < PARALLEL_MIN_MACS;
 
     if nt == 1 {
         if sequential {
-            run_chunk(w, acts, k, rows.start, out.len(), |_, i, v| out[i] = v);
+            run_chunk(
+                w,
+                acts,
+                (k, interleaved),
+                rows.start,
+                out.len(),
+                |_, i, v| out[i] = v,
+            );
             return;
         }
         // Multiples of eight rows suit the eight-row kernels.
         let chunk = nr.div_ceil(threads * 8).clamp(16, 1024).next_multiple_of(8);
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| {
-            run_chunk(w, acts, k, rows.start + c * chunk, o.len(), |_, i, v| {
-                o[i] = v
-            });
+            run_chunk(
+                w,
+                acts,
+                (k, interleaved),
+                rows.start + c * chunk,
+                o.len(),
+                |_, i, v| o[i] = v,
+            );
         });
         return;
     }
 
     if sequential {
-        run_chunk(w, acts, k, rows.start, nr, |t, i, v| out[t * nr + i] = v);
+        run_chunk(w, acts, (k, interleaved), rows.start, nr, |t, i, v| {
+            out[t * nr + i] = v
+        });
         return;
     }
     let by_bytes = (PREFILL_CHUNK_BYTES / w.row_bytes().max(1)).max(4);
@@ -467,9 +523,14 @@ pub(crate) fn matmul_with(
         .enumerate()
         .for_each(|(c, mut outs)| {
             let n = outs[0].len();
-            run_chunk(w, acts, k, rows.start + c * chunk, n, |t, i, v| {
-                outs[t][i] = v
-            });
+            run_chunk(
+                w,
+                acts,
+                (k, interleaved),
+                rows.start + c * chunk,
+                n,
+                |t, i, v| outs[t][i] = v,
+            );
         });
 }
 
@@ -479,7 +540,7 @@ pub(crate) fn matmul_with(
 fn run_chunk(
     w: &WeightMatrix,
     acts: &QuantizedActs,
-    k: Kernel,
+    (k, interleaved): (Kernel, Option<Interleaved>),
     r0: usize,
     n: usize,
     mut sink: impl FnMut(usize, usize, f32),
@@ -511,6 +572,26 @@ fn run_chunk(
                     }
                 }
                 i += 4;
+            }
+        }
+        if let Some((k8, block_bytes, bytes)) = interleaved
+            && (r0 + i).is_multiple_of(8)
+        {
+            let group_bytes = w.cols / 32 * block_bytes;
+            let mut res = [0f32; TILE * 8];
+            while i + 8 <= n {
+                let g = (r0 + i) / 8;
+                k8(
+                    &bytes[g * group_bytes..(g + 1) * group_bytes],
+                    &tile[..tn],
+                    &mut res[..tn * 8],
+                );
+                for (j, values) in res[..tn * 8].chunks_exact(8).enumerate() {
+                    for (r, &v) in values.iter().enumerate() {
+                        sink(t0 + j, i + r, v);
+                    }
+                }
+                i += 8;
             }
         }
         if let Kernel::Repacked(_, Some(k8)) = k {

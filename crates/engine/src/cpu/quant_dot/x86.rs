@@ -6,6 +6,7 @@
 //! ones ggml forms, so results differ from the scalar kernels only in the order
 //! floats are added.
 
+mod interleaved;
 mod rows4;
 mod rows8_vnni;
 
@@ -14,7 +15,7 @@ use std::arch::x86_64::*;
 use rocmforge_gguf::GgmlType;
 
 use super::scalar::{KVALUES_IQ4NL, KVALUES_MXFP4, e8m0_half};
-use super::{RepackedFn, Rows8Fn, TileFn};
+use super::{InterleavedFn, RepackedFn, Rows8Fn, TileFn};
 
 /// The AVX2 kernel for `ty`, if there is one. Only call after
 /// [`super::simd_level`] found AVX2, FMA and F16C.
@@ -41,6 +42,25 @@ pub(super) use rows4::{has_vnni, kernel as rows4_kernel};
 
 /// The kernel that multiplies eight weight rows at once in llama.cpp's repacked
 /// order for `ty`, where one exists (see [`Rows8Fn`]).
+/// Weights of type `ty` regrouped for [`interleaved_kernel`], where this CPU
+/// has such a kernel (Q4_0 with AVX-512 VNNI) and the rows come in eights.
+pub(super) fn interleave(ty: GgmlType, data: &[u8], rows: usize, cols: usize) -> Option<Vec<u8>> {
+    if ty == GgmlType::Q4_0 && has_vnni() {
+        interleaved::interleave_q4_0(data, rows, cols)
+    } else {
+        None
+    }
+}
+
+/// The kernel for weights that [`interleave`] regrouped, and the bytes of one
+/// group's block.
+pub(super) fn interleaved_kernel(ty: GgmlType) -> Option<(InterleavedFn, usize)> {
+    (ty == GgmlType::Q4_0 && has_vnni()).then_some((
+        interleaved::q4_0_rows8 as InterleavedFn,
+        interleaved::GROUP_BLOCK_BYTES,
+    ))
+}
+
 pub(super) fn repacked_rows8_kernel(ty: GgmlType) -> Option<Rows8Fn> {
     if has_vnni()
         && let Some(k) = rows8_vnni::kernel(ty)
