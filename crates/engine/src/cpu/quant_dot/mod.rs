@@ -280,7 +280,7 @@ impl<'a> WeightMatrix<'a> {
     /// The same matrix with its rows also regrouped (`interleaved`, from
     /// [`interleave`] on the same data), which the kernels then read instead.
     pub fn with_interleaved(mut self, interleaved: Option<&'a [u8]>) -> Self {
-        self.interleaved = interleaved.filter(|bytes| bytes.len() == self.data.len());
+        self.interleaved = interleaved;
         self
     }
 
@@ -360,7 +360,7 @@ pub(crate) type Rows8Fn = fn(rows: &[&[u8]; 8], acts: &[&[u8]], out: &mut [f32],
 
 /// Like [`Rows8Fn`] for eight rows regrouped by [`interleave`] (`group`: the
 /// group's blocks), summing as the eight-row kernel does.
-pub(crate) type InterleavedFn = fn(group: &[u8], acts: &[&[u8]], out: &mut [f32]);
+pub(crate) type InterleavedFn = fn(group: &[u8], acts: &[&[u8]], out: &mut [f32], gemm: usize);
 
 /// Like [`TileFn`] for four weight rows at once, each output summed exactly as
 /// the one-row kernel sums it; `out` holds `acts.len()` tokens × 4 rows.
@@ -577,15 +577,13 @@ fn run_chunk(
         if let Some((k8, block_bytes, bytes)) = interleaved
             && (r0 + i).is_multiple_of(8)
         {
-            let group_bytes = w.cols / 32 * block_bytes;
+            let group_bytes = w.cols / w.ty.block_size() * block_bytes;
+            let gemm = grouped.saturating_sub(t0).min(tn);
             let mut res = [0f32; TILE * 8];
             while i + 8 <= n {
                 let g = (r0 + i) / 8;
-                k8(
-                    &bytes[g * group_bytes..(g + 1) * group_bytes],
-                    &tile[..tn],
-                    &mut res[..tn * 8],
-                );
+                let group = &bytes[g * group_bytes..(g + 1) * group_bytes];
+                k8(group, &tile[..tn], &mut res[..tn * 8], gemm);
                 for (j, values) in res[..tn * 8].chunks_exact(8).enumerate() {
                     for (r, &v) in values.iter().enumerate() {
                         sink(t0 + j, i + r, v);

@@ -521,34 +521,36 @@ fn eight_row_variants_sum_alike() {
 #[test]
 fn interleaved_rows_sum_as_the_plain_rows() {
     let mut rng = Rng(17);
-    let (rows, cols) = (48, 256);
-    let ty = GgmlType::Q4_0;
-    let data = weights(ty, rows, cols, &mut rng);
-    let Some(regrouped) = interleave(ty, &data, rows, cols) else {
-        eprintln!("no interleaved kernel on this CPU: nothing to compare");
-        return;
-    };
-    assert!(
-        interleave(ty, &data[..7 * 144], 7, cols).is_none(),
-        "7 rows"
-    );
-    let plain = WeightMatrix::new(ty, rows, cols, &data).unwrap();
-    let grouped = plain.with_interleaved(Some(&regrouped));
-    for tokens in [1, 2, 3, 4, 5, 8, 9, 13] {
-        let mut acts = QuantizedActs::new(act_format(ty).unwrap());
-        acts.quantize(&rng.values(tokens * cols), cols);
-        // Whole matrices (several threads), and row ranges that start off a group.
-        for range in [0..rows, 8..40, 3..29] {
-            let n = range.len() * tokens;
-            let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n]);
-            matmul_rows(&plain, &acts, range.clone(), &mut want);
-            matmul_rows(&grouped, &acts, range.clone(), &mut got);
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(
-                    g.to_bits(),
-                    w.to_bits(),
-                    "{tokens} tokens, rows {range:?}, output {i}"
-                );
+    for (ty, cols) in [(GgmlType::Q4_0, 256), (GgmlType::Q4_K, 512)] {
+        let rows = 48;
+        let data = weights(ty, rows, cols, &mut rng);
+        let Some(regrouped) = interleave(ty, &data, rows, cols) else {
+            eprintln!("no interleaved {ty} kernel on this CPU: nothing to compare");
+            continue;
+        };
+        let row_bytes = data.len() / rows;
+        assert!(
+            interleave(ty, &data[..7 * row_bytes], 7, cols).is_none(),
+            "7 rows"
+        );
+        let plain = WeightMatrix::new(ty, rows, cols, &data).unwrap();
+        let grouped = plain.with_interleaved(Some(&regrouped));
+        for tokens in [1, 2, 3, 4, 5, 8, 9, 13] {
+            let mut acts = QuantizedActs::new(act_format(ty).unwrap());
+            acts.quantize(&rng.values(tokens * cols), cols);
+            // Whole matrices (several threads), and row ranges that start off a group.
+            for range in [0..rows, 8..40, 3..29] {
+                let n = range.len() * tokens;
+                let (mut want, mut got) = (vec![f32::NAN; n], vec![f32::NAN; n]);
+                matmul_rows(&plain, &acts, range.clone(), &mut want);
+                matmul_rows(&grouped, &acts, range.clone(), &mut got);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        g.to_bits(),
+                        w.to_bits(),
+                        "{ty}: {tokens} tokens, rows {range:?}, output {i}"
+                    );
+                }
             }
         }
     }

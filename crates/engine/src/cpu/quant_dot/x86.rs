@@ -45,20 +45,27 @@ pub(super) use rows4::{has_vnni, kernel as rows4_kernel};
 /// Weights of type `ty` regrouped for [`interleaved_kernel`], where this CPU
 /// has such a kernel (Q4_0 with AVX-512 VNNI) and the rows come in eights.
 pub(super) fn interleave(ty: GgmlType, data: &[u8], rows: usize, cols: usize) -> Option<Vec<u8>> {
-    if ty == GgmlType::Q4_0 && has_vnni() {
-        interleaved::interleave_q4_0(data, rows, cols)
-    } else {
-        None
+    match ty {
+        GgmlType::Q4_0 if has_vnni() => interleaved::interleave_q4_0(data, rows, cols),
+        GgmlType::Q4_K if has_vnni() => interleaved::interleave_q4_k(data, rows, cols),
+        _ => None,
     }
 }
 
 /// The kernel for weights that [`interleave`] regrouped, and the bytes of one
 /// group's block.
 pub(super) fn interleaved_kernel(ty: GgmlType) -> Option<(InterleavedFn, usize)> {
-    (ty == GgmlType::Q4_0 && has_vnni()).then_some((
-        interleaved::q4_0_rows8 as InterleavedFn,
-        interleaved::GROUP_BLOCK_BYTES,
-    ))
+    match ty {
+        GgmlType::Q4_0 if has_vnni() => Some((
+            interleaved::q4_0_rows8 as InterleavedFn,
+            interleaved::GROUP_BLOCK_BYTES,
+        )),
+        GgmlType::Q4_K if has_vnni() => Some((
+            interleaved::q4_k_rows8_entry as InterleavedFn,
+            interleaved::Q4_K_GROUP_BLOCK_BYTES,
+        )),
+        _ => None,
+    }
 }
 
 pub(super) fn repacked_rows8_kernel(ty: GgmlType) -> Option<Rows8Fn> {
