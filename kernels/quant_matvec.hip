@@ -862,19 +862,51 @@ __device__ static __forceinline__ float rf_dot_four(const rf_u8* b, const float*
     return s;
 }
 
-#define RF_FOUR_KERNELS(type, bytes, values)                                                                  \
-    RF_KERNEL void rf_matvec_##type(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {   \
-        rf_matvec<rf_dot_four<rf_four_##type, values>, bytes, values>(w, x, y, rows, cols);                  \
-    }                                                                                                         \
-    RF_KERNEL void rf_dequant_##type##_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {                     \
-        rf_dequant_f16<rf_four_##type, bytes, values>(w, out, quads);                                         \
-    }
-
-RF_FOUR_KERNELS(q4_1, 20, 32)
-RF_FOUR_KERNELS(q5_1, 24, 32)
-RF_FOUR_KERNELS(q2_k, 84, 256)
-RF_FOUR_KERNELS(q3_k, 110, 256)
-RF_FOUR_KERNELS(q5_k, 176, 256)
-RF_FOUR_KERNELS(iq4_nl, 18, 32)
-RF_FOUR_KERNELS(mxfp4, 17, 32)
-RF_FOUR_KERNELS(bf16, 64, 32)
+RF_KERNEL void rf_matvec_q4_1(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_q4_1, 32>, 20, 32>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_q4_1_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q4_1, 20, 32>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_q5_1(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_q5_1, 32>, 24, 32>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_q5_1_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q5_1, 24, 32>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_q2_k(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_q2_k, 256>, 84, 256>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_q2_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q2_k, 84, 256>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_q3_k(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_q3_k, 256>, 110, 256>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_q3_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q3_k, 110, 256>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_q5_k(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_q5_k, 256>, 176, 256>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_q5_k_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_q5_k, 176, 256>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_iq4_nl(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_iq4_nl, 32>, 18, 32>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_iq4_nl_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_iq4_nl, 18, 32>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_mxfp4(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_mxfp4, 32>, 17, 32>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_mxfp4_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_mxfp4, 17, 32>(w, out, quads);
+}
+RF_KERNEL void rf_matvec_bf16(const rf_u8* w, const float* x, float* y, rf_u32 rows, rf_u32 cols) {
+    rf_matvec<rf_dot_four<rf_four_bf16, 32>, 64, 32>(w, x, y, rows, cols);
+}
+RF_KERNEL void rf_dequant_bf16_f16(const rf_u8* w, rf_half* out, rf_u64 quads) {
+    rf_dequant_f16<rf_four_bf16, 64, 32>(w, out, quads);
+}
