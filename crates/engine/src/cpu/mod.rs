@@ -64,6 +64,30 @@ impl Backend for CpuBackend {
         which: Logits,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError> {
+        // A decode step runs on a worker of the thread pool: its many small
+        // parallel products then start from inside the pool instead of each
+        // handing its work over from the calling thread and sleeping until it
+        // is done (Gemma 3 270M: 77 -> 99 tokens/s on two cores). Prompts, whose
+        // products are large, measured faster when started from outside
+        // (~550 against ~455 tokens/s), so they keep that.
+        if tokens.len() == 1 {
+            rayon::scope(|_| self.forward_tokens(model, plan, kv, tokens, which, logits))
+        } else {
+            self.forward_tokens(model, plan, kv, tokens, which, logits)
+        }
+    }
+}
+
+impl CpuBackend {
+    fn forward_tokens(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        which: Logits,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
         let c = &model.config;
         let n = tokens.len();
         if n == 0 {
