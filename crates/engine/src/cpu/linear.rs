@@ -30,20 +30,20 @@ pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
     let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes)
         .expect("weight shapes are checked at load")
         .with_interleaved(interleaved);
-    ACTS.with_borrow_mut(|buffers| {
-        let acts = buffer(buffers, format);
-        acts.quantize(x, w.cols);
-        quant_dot::matmul(&matrix, acts, out);
-    });
+    // The buffer leaves the thread-local slot while the product runs: a worker
+    // thread waiting inside the parallel product may steal and run another
+    // session's step, whose products then take a buffer of their own.
+    let mut acts = ACTS.with_borrow_mut(|buffers| take_buffer(buffers, format));
+    acts.quantize(x, w.cols);
+    quant_dot::matmul(&matrix, &acts, out);
+    ACTS.with_borrow_mut(|buffers| buffers.push(acts));
 }
 
-fn buffer(buffers: &mut Vec<QuantizedActs>, format: ActFormat) -> &mut QuantizedActs {
+/// The thread's reusable buffer for `format`, or a new one.
+fn take_buffer(buffers: &mut Vec<QuantizedActs>, format: ActFormat) -> QuantizedActs {
     match buffers.iter().position(|b| b.format() == format) {
-        Some(i) => &mut buffers[i],
-        None => {
-            buffers.push(QuantizedActs::new(format));
-            buffers.last_mut().expect("just pushed")
-        }
+        Some(i) => buffers.swap_remove(i),
+        None => QuantizedActs::new(format),
     }
 }
 
