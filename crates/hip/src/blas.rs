@@ -18,10 +18,9 @@ pub struct Blas {
     device: Device,
 }
 
-// SAFETY: a BLAS handle may be used from any thread as long as calls on it do
-// not overlap; every call goes through `&self` methods that set the stream
-// first, and the engine drives one handle from one thread at a time (`Sync` is
-// not implemented).
+// A BLAS handle may move between threads as long as calls on it never overlap;
+// `Sync` is not implemented, so one thread at a time holds it.
+// SAFETY: every call sets the stream first and goes through `&self` on one thread.
 unsafe impl Send for Blas {}
 
 fn check(call: &'static str, status: BlasStatus) -> Result<()> {

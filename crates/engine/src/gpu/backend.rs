@@ -345,7 +345,6 @@ impl GpuBackend<'_> {
         let c = &model.config;
         let e = c.n_embd;
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
-        let q_dim = c.n_head * hd;
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             let s = &self.scratch;
             let table = s.rope.slice(il * hd..(il + 1) * hd)?;
@@ -366,18 +365,8 @@ impl GpuBackend<'_> {
                 self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
                 self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
             }
+            self.rope_store((&s.q, &s.k, &s.v), 1, &table, il, plan, c)?;
             let (keys, values) = &self.cache[il];
-            self.rope_store(
-                (&s.q, &s.k, &s.v),
-                1,
-                &table,
-                (keys, values),
-                c,
-                (plan.rope_dims, plan.rope_style),
-            )?;
-            if plan.scale_queries {
-                self.scale(&s.q, plan.attn_scale, q_dim)?;
-            }
 
             let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
             let scale = if plan.scale_queries {

@@ -11,6 +11,7 @@ use crate::EngineError;
 use crate::config::{Activation, ModelConfig, RopeStyle};
 use crate::gpu::DeviceTensor;
 use crate::model::Weight;
+use crate::plan::ExecutionPlan;
 
 /// One product `y = W x (+ bias)` of a group that shares its input.
 #[derive(Clone, Copy)]
@@ -423,11 +424,11 @@ impl GpuBackend<'_> {
         let no_residual = 0u64;
         let mut config = LaunchConfig::per_row(1, norm_threads(cols))?;
         config.shared_bytes = (cols * size_of::<f32>()) as u32;
-        // SAFETY: rf_rms_norm_q8_{0,k}(float* x, const float* o, const float* w, float* y,
-        // u8* q, float eps, u32 cols); x, o (or null), w and y hold cols floats, y apart
-        // from x and o; xq has room for the blocks of the widest input; cols floats of
-        // dynamic shared memory (at most NORM_QUANTIZE_MAX_COLS, checked by the caller
-        // through `norm_quantizer`).
+        // Kernel: rf_rms_norm_q8_{0,k}(float* x, const float* o, const float* w, float* y,
+        // u8* q, float eps, u32 cols); shared memory at most NORM_QUANTIZE_MAX_COLS floats
+        // (checked by the caller through `norm_quantizer`).
+        // SAFETY: x, o (or null), w and y hold cols floats, y apart from x and o; xq has
+        // room for the blocks of the widest input; cols floats of shared memory are given.
         unsafe {
             let launch = self.stream.launch(&function).arg(x);
             let launch = match o {
@@ -522,17 +523,20 @@ impl GpuBackend<'_> {
 
     /// Rotates the query heads in `q` and the key heads in `k` of `rows` tokens
     /// with `table` (cos, sin pairs; `head_dim` floats per token), and stores the
-    /// keys and the values `v` as f16 into the caches from the position in
-    /// `scratch.step[0]` on: one launch.
+    /// keys and the values `v` as f16 into layer `il`'s caches from the position
+    /// in `scratch.step[0]` on, in one launch; then scales the queries where the
+    /// plan applies the attention scale to them.
     pub(super) fn rope_store(
         &self,
         (q, k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>, &DeviceBuffer<f32>),
         rows: usize,
         table: &DeviceView<'_, f32>,
-        (keys, values): (&DeviceBuffer<u16>, &DeviceBuffer<u16>),
+        il: usize,
+        plan: &ExecutionPlan,
         c: &ModelConfig,
-        (dims, style): (usize, RopeStyle),
     ) -> Result<(), EngineError> {
+        let (keys, values) = &self.cache[il];
+        let (dims, style) = (plan.rope_dims, plan.rope_style);
         let function = self
             .module(KernelModule::Transformer)
             .function("rf_rope_store_f32")?;
@@ -565,6 +569,9 @@ impl GpuBackend<'_> {
             }
             launch.arg(&neox).run(config)
         }?;
+        if plan.scale_queries {
+            self.scale(q, plan.attn_scale, rows * c.n_head * c.head_dim)?;
+        }
         Ok(())
     }
 

@@ -233,18 +233,8 @@ impl GpuBackend<'_> {
             }
             let first = table_of_layer[il] * p.rows * hd;
             let table = p.rope.slice(first..first + n * hd)?;
+            self.rope_store((&p.q, &p.k, &p.v), n, &table, il, plan, c)?;
             let (keys, values) = &self.cache[il];
-            self.rope_store(
-                (&p.q, &p.k, &p.v),
-                n,
-                &table,
-                (keys, values),
-                c,
-                (plan.rope_dims, plan.rope_style),
-            )?;
-            if plan.scale_queries {
-                self.scale(&p.q, plan.attn_scale, n * q_dim)?;
-            }
             let scale = if plan.scale_queries {
                 1.0
             } else {
