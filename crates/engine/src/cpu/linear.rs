@@ -21,22 +21,41 @@ thread_local! {
 
 /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for the `x.len() / w.cols` rows of `x`.
 pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
-    let format = quant_dot::act_format(w.ty).expect("weight types are checked at load");
-    // Where this CPU has a kernel for regrouped rows (as llama.cpp repacks Q4_0),
-    // the weight gets that copy on first use.
-    let interleaved = w
-        .cpu_rows
-        .get_or_make(|| quant_dot::interleave(w.ty, bytes, w.rows, w.cols));
-    let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes)
-        .expect("weight shapes are checked at load")
-        .with_interleaved(interleaved);
-    // The buffer leaves the thread-local slot while the product runs: a worker
-    // thread waiting inside the parallel product may steal and run another
-    // session's step, whose products then take a buffer of their own.
-    let mut acts = ACTS.with_borrow_mut(|buffers| take_buffer(buffers, format));
-    acts.quantize(x, w.cols);
-    quant_dot::matmul(&matrix, &acts, out);
-    ACTS.with_borrow_mut(|buffers| buffers.push(acts));
+    linear_many(x, &mut [(w, bytes, out)]);
+}
+
+/// Several products of the same input `x` (a layer's Q, K and V; gate and up):
+/// `x` is quantized once for each activation format they multiply with.
+pub fn linear_many(x: &[f32], products: &mut [(&Weight, &[u8], &mut [f32])]) {
+    // The buffers leave the thread-local slot while the products run: a worker
+    // thread waiting inside a parallel product may steal and run another
+    // session's step, whose products then take buffers of their own.
+    let mut quantized: Vec<QuantizedActs> = Vec::new();
+    for (w, bytes, out) in products.iter_mut() {
+        let format = quant_dot::act_format(w.ty).expect("weight types are checked at load");
+        let acts = match quantized
+            .iter()
+            .position(|a| a.format() == format && a.cols() == w.cols)
+        {
+            Some(i) => &quantized[i],
+            None => {
+                let mut acts = ACTS.with_borrow_mut(|buffers| take_buffer(buffers, format));
+                acts.quantize(x, w.cols);
+                quantized.push(acts);
+                &quantized[quantized.len() - 1]
+            }
+        };
+        // Where this CPU has a kernel for regrouped rows (as llama.cpp repacks
+        // Q4_0), the weight gets that copy on first use.
+        let interleaved = w
+            .cpu_rows
+            .get_or_make(|| quant_dot::interleave(w.ty, bytes, w.rows, w.cols));
+        let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes)
+            .expect("weight shapes are checked at load")
+            .with_interleaved(interleaved);
+        quant_dot::matmul(&matrix, acts, out);
+    }
+    ACTS.with_borrow_mut(|buffers| buffers.extend(quantized));
 }
 
 /// The thread's reusable buffer for `format`, or a new one.

@@ -6,6 +6,8 @@ pub mod linear;
 pub mod ops;
 pub mod quant_dot;
 
+use rayon::prelude::*;
+
 use crate::EngineError;
 use crate::config::Activation;
 use crate::kv_cache::KvCache;
@@ -156,62 +158,69 @@ impl CpuBackend {
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
         let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
         resize(&mut self.h, n * e);
-        for t in 0..n {
-            ops::rms_norm_into(
-                &self.x[t * e..(t + 1) * e],
-                &w.attn_norm,
-                c.rms_eps,
-                &mut self.h[t * e..(t + 1) * e],
-            );
-        }
+        ops::rms_norm_into(&self.x, &w.attn_norm, c.rms_eps, &mut self.h);
         resize(&mut self.q, n * q_dim);
         resize(&mut self.k, n * k_dim);
         resize(&mut self.v, n * v_dim);
-        linear::linear(&w.wq, model.bytes(&w.wq), &self.h, &mut self.q);
-        linear::linear(&w.wk, model.bytes(&w.wk), &self.h, &mut self.k);
-        linear::linear(&w.wv, model.bytes(&w.wv), &self.h, &mut self.v);
-        for (buf, bias) in [
-            (&mut self.q, &w.bq),
-            (&mut self.k, &w.bk),
-            (&mut self.v, &w.bv),
-        ] {
-            if let Some(bias) = bias {
-                for row in buf.chunks_exact_mut(bias.len()) {
-                    row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-                }
-            }
+        linear::linear_many(
+            &self.h,
+            &mut [
+                (&w.wq, model.bytes(&w.wq), &mut self.q),
+                (&w.wk, model.bytes(&w.wk), &mut self.k),
+                (&w.wv, model.bytes(&w.wv), &mut self.v),
+            ],
+        );
+        if let Some(bias) = &w.bv {
+            ops::for_each_row(&mut self.v, v_dim, |_, row| {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            });
         }
-        if let (Some(qn), Some(kn)) = (&w.q_norm, &w.k_norm) {
-            ops::rms_norm(&mut self.q, qn, c.rms_eps);
-            ops::rms_norm(&mut self.k, kn, c.rms_eps);
-        }
+        // Each token's queries and keys: biases, Q/K norms, rotation (its angles
+        // formed once for all heads), query scaling.
         let freq_factors = model.rope_freqs.as_deref();
         let base = layer.attention.rope_base;
-        for t in 0..n {
-            let pos = start + t;
-            let rotate = |head: &mut [f32]| {
-                ops::rope(
-                    head,
-                    pos,
-                    plan.rope_dims,
-                    base,
-                    plan.rope_freq_scale,
-                    freq_factors,
-                    plan.rope_style,
-                )
-            };
-            for head in self.q[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(hd) {
-                rotate(head);
+        let qk_norms = w.q_norm.as_ref().zip(w.k_norm.as_ref());
+        let prepare = |pos: usize, q: &mut [f32], k: &mut [f32]| {
+            for (buf, bias) in [(&mut *q, &w.bq), (&mut *k, &w.bk)] {
+                if let Some(bias) = bias {
+                    buf.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                }
+            }
+            if let Some((qn, kn)) = qk_norms {
+                q.chunks_exact_mut(hd)
+                    .for_each(|head| ops::rms_norm_row(head, qn, c.rms_eps));
+                k.chunks_exact_mut(hd)
+                    .for_each(|head| ops::rms_norm_row(head, kn, c.rms_eps));
+            }
+            let angles = ops::RotaryAngles::at(
+                pos,
+                plan.rope_dims,
+                base,
+                plan.rope_freq_scale,
+                freq_factors,
+                plan.rope_style,
+            );
+            for head in q.chunks_exact_mut(hd) {
+                angles.apply(head);
                 if plan.scale_queries {
                     head.iter_mut().for_each(|v| *v *= plan.attn_scale);
                 }
             }
-            self.k[t * k_dim..(t + 1) * k_dim]
-                .chunks_exact_mut(hd)
-                .for_each(rotate);
+            k.chunks_exact_mut(hd).for_each(|head| angles.apply(head));
+        };
+        if n == 1 {
+            prepare(start, &mut self.q, &mut self.k);
+        } else {
+            self.q
+                .par_chunks_exact_mut(q_dim)
+                .zip(self.k.par_chunks_exact_mut(k_dim))
+                .enumerate()
+                .for_each(|(t, (q, k))| prepare(start + t, q, k));
+        }
+        for t in 0..n {
             kv.store(
                 il,
-                pos,
+                start + t,
                 &self.k[t * k_dim..(t + 1) * k_dim],
                 &self.v[t * v_dim..(t + 1) * v_dim],
             );
@@ -251,25 +260,23 @@ impl CpuBackend {
         if let Some(norm) = &w.post_attn_norm {
             ops::rms_norm(&mut self.o, norm, c.rms_eps);
         }
-        self.x.iter_mut().zip(&self.o).for_each(|(x, o)| *x += o);
+        ops::add_assign(&mut self.x, &self.o);
     }
 
     fn feed_forward(&mut self, model: &Model, layer: &LayerPlan, w: &LayerWeights, n: usize) {
         let c = &model.config;
         let e = c.n_embd;
         resize(&mut self.h, n * e);
-        for t in 0..n {
-            ops::rms_norm_into(
-                &self.x[t * e..(t + 1) * e],
-                &w.ffn_norm,
-                c.rms_eps,
-                &mut self.h[t * e..(t + 1) * e],
-            );
-        }
+        ops::rms_norm_into(&self.x[..n * e], &w.ffn_norm, c.rms_eps, &mut self.h);
         resize(&mut self.gate, n * c.n_ff);
         resize(&mut self.up, n * c.n_ff);
-        linear::linear(&w.gate, model.bytes(&w.gate), &self.h, &mut self.gate);
-        linear::linear(&w.up, model.bytes(&w.up), &self.h, &mut self.up);
+        linear::linear_many(
+            &self.h,
+            &mut [
+                (&w.gate, model.bytes(&w.gate), &mut self.gate),
+                (&w.up, model.bytes(&w.up), &mut self.up),
+            ],
+        );
         match layer.activation {
             Activation::GeluTanh => ops::geglu(&mut self.gate, &self.up),
             Activation::Silu => ops::swiglu(&mut self.gate, &self.up),
@@ -279,7 +286,7 @@ impl CpuBackend {
         if let Some(norm) = &w.post_ffn_norm {
             ops::rms_norm(&mut self.o, norm, c.rms_eps);
         }
-        self.x.iter_mut().zip(&self.o).for_each(|(x, o)| *x += o);
+        ops::add_assign(&mut self.x, &self.o);
     }
 }
 

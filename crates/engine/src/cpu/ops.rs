@@ -5,25 +5,68 @@
 use std::sync::OnceLock;
 
 use half::f16;
+use rayon::prelude::*;
 
 use crate::config::RopeStyle;
 
+/// Element-wise work over fewer values than this stays on the calling thread
+/// (a decode step's rows are too short to pay for the hand-over).
+const PARALLEL_MIN_VALUES: usize = 1 << 14;
+
+/// Values per task in the parallel element-wise loops.
+const ELEMENT_CHUNK: usize = 1 << 12;
+
+/// Runs `f` on every `row_len`-value row of `x`, on the thread pool when `x` is
+/// large. Each row is computed the same way either way.
+pub fn for_each_row(x: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if x.len() < PARALLEL_MIN_VALUES || x.len() == row_len {
+        x.chunks_exact_mut(row_len)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    } else {
+        x.par_chunks_exact_mut(row_len)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
+    }
+}
+
+/// Runs `f` on matching pieces of `a` and `b` (equal lengths), on the thread
+/// pool when they are large.
+fn zip_chunks(a: &mut [f32], b: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync + Send) {
+    assert_eq!(a.len(), b.len(), "element-wise operands differ in length");
+    if a.len() < PARALLEL_MIN_VALUES {
+        f(a, b);
+    } else {
+        a.par_chunks_mut(ELEMENT_CHUNK)
+            .zip(b.par_chunks(ELEMENT_CHUNK))
+            .for_each(|(a, b)| f(a, b));
+    }
+}
+
+/// `x += y`, element by element.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    zip_chunks(x, y, |x, y| x.iter_mut().zip(y).for_each(|(x, y)| *x += y));
+}
+
 /// `out = x / rms(x) * weight` over each row of `weight.len()` values, in place.
 pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
+    for_each_row(x, weight.len(), |_, row| rms_norm_row(row, weight, eps));
+}
+
+/// [`rms_norm`] of one row.
+pub fn rms_norm_row(row: &mut [f32], weight: &[f32], eps: f32) {
     let n = weight.len();
-    for row in x.chunks_exact_mut(n) {
-        let sum: f64 = row.iter().map(|&v| f64::from(v * v)).sum();
-        let mean = (sum / n as f64) as f32;
-        let scale = 1.0 / (mean + eps).sqrt();
-        for (v, w) in row.iter_mut().zip(weight) {
-            *v = *v * scale * w;
-        }
+    let sum: f64 = row.iter().map(|&v| f64::from(v * v)).sum();
+    let mean = (sum / n as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for (v, w) in row.iter_mut().zip(weight) {
+        *v = *v * scale * w;
     }
 }
 
 /// `out = norm(x) * weight`, rows of `weight.len()`, into `out`.
 pub fn rms_norm_into(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-    out.copy_from_slice(x);
+    zip_chunks(out, x, |out, x| out.copy_from_slice(x));
     rms_norm(out, weight, eps);
 }
 
@@ -50,23 +93,74 @@ fn gelu_table() -> &'static [f16] {
 /// the f16 table.
 pub fn geglu(gate: &mut [f32], up: &[f32]) {
     let table = gelu_table();
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let x = *g;
-        *g = if x <= -10.0 {
-            0.0
-        } else if x >= 10.0 {
-            x * u
-        } else {
-            table[f16::from_f32(x).to_bits() as usize].to_f32() * u
-        };
-    }
+    zip_chunks(gate, up, |gate, up| {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            let x = *g;
+            *g = if x <= -10.0 {
+                0.0
+            } else if x >= 10.0 {
+                x * u
+            } else {
+                table[f16::from_f32(x).to_bits() as usize].to_f32() * u
+            };
+        }
+    });
 }
 
 /// `gate = silu(gate) * up`.
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        let x = *g;
-        *g = x / (1.0 + (-x).exp()) * u;
+    zip_chunks(gate, up, |gate, up| {
+        for (g, &u) in gate.iter_mut().zip(up) {
+            let x = *g;
+            *g = x / (1.0 + (-x).exp()) * u;
+        }
+    });
+}
+
+/// The rotation of every dimension pair at one position, as ggml's `rope_ext`
+/// without YaRN computes it: formed once per token, applied to all its heads.
+#[derive(Debug, Clone)]
+pub struct RotaryAngles {
+    /// `(sin, cos)` of each pair's angle.
+    pairs: Vec<(f32, f32)>,
+    style: RopeStyle,
+}
+
+impl RotaryAngles {
+    /// The angles of `dims` rotated dimensions at position `pos`.
+    pub fn at(
+        pos: usize,
+        dims: usize,
+        base: f32,
+        freq_scale: f32,
+        freq_factors: Option<&[f32]>,
+        style: RopeStyle,
+    ) -> Self {
+        let theta_scale = base.powf(-2.0 / dims as f32);
+        let mut theta = pos as f32;
+        let mut pairs = Vec::with_capacity(dims / 2);
+        for i in 0..dims / 2 {
+            let factor = freq_factors.map_or(1.0, |f| f[i]);
+            let angle = freq_scale * theta / factor;
+            pairs.push(angle.sin_cos());
+            theta *= theta_scale;
+        }
+        Self { pairs, style }
+    }
+
+    /// Rotates one head vector `x` (at least as long as the rotated dimensions).
+    pub fn apply(&self, x: &mut [f32]) {
+        let half = self.pairs.len();
+        for (i, &(sin, cos)) in self.pairs.iter().enumerate() {
+            let (a, b) = match self.style {
+                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                RopeStyle::Neox => (i, i + half),
+            };
+            let (x0, x1) = (x[a], x[b]);
+            // As ggml's C compiles with contraction: the first product fused.
+            x[a] = x0.mul_add(cos, -(x1 * sin));
+            x[b] = x0.mul_add(sin, x1 * cos);
+        }
     }
 }
 
@@ -81,22 +175,7 @@ pub fn rope(
     freq_factors: Option<&[f32]>,
     style: RopeStyle,
 ) {
-    let theta_scale = base.powf(-2.0 / dims as f32);
-    let mut theta = pos as f32;
-    for i in 0..dims / 2 {
-        let factor = freq_factors.map_or(1.0, |f| f[i]);
-        let angle = freq_scale * theta / factor;
-        let (sin, cos) = angle.sin_cos();
-        let (a, b) = match style {
-            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-            RopeStyle::Neox => (i, i + dims / 2),
-        };
-        let (x0, x1) = (x[a], x[b]);
-        // As ggml's C compiles with contraction: the first product fused.
-        x[a] = x0.mul_add(cos, -(x1 * sin));
-        x[b] = x0.mul_add(sin, x1 * cos);
-        theta *= theta_scale;
-    }
+    RotaryAngles::at(pos, dims, base, freq_scale, freq_factors, style).apply(x);
 }
 
 /// Softmax of `x` in place (max-subtracted, f64 sum as ggml).
