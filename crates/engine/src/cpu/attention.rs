@@ -14,6 +14,8 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
+use super::ggml_math::{ggml_v_expf, has_avx2_fma};
+
 /// The geometry of one attention call.
 #[derive(Debug, Clone, Copy)]
 pub struct Geometry {
@@ -252,34 +254,6 @@ fn attend_tiled_portable<'a>(
     out.iter_mut().for_each(|o| *o *= inv);
 }
 
-/// ggml's AVX-512 `ggml_v_expf` for one value: a degree-5 polynomial after
-/// range reduction, with ggml's constants and operation order.
-#[inline(always)]
-fn ggml_v_expf(x: f32) -> f32 {
-    let c = f32::from_bits;
-    let r = c(0x4b40_0000);
-    let z = x.mul_add(c(0x3fb8_aa3b), r);
-    let n = z - r;
-    let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
-    if n.abs() > 192.0 {
-        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
-    }
-    let u = b * b;
-    let j = c(0x3c07_2010)
-        .mul_add(b, c(0x3d2b_9f17))
-        .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
-        .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
-    // `_mm512_scalef_ps(j, n)`: j · 2^n rounded once (exact in f64); |n| <= 192
-    // here (`powi` would be a libcall loop in the hot path).
-    (f64::from(j) * pow2(n as i32)) as f32
-}
-
-/// 2^n for a normal f64 exponent (−1022 ≤ n ≤ 1023), from its exponent bits.
-#[inline(always)]
-fn pow2(n: i32) -> f64 {
-    f64::from_bits(((i64::from(n) + 1023) as u64) << 52)
-}
-
 /// GCC's `_mm512_reduce_add_ps` order for 16 values.
 #[inline(always)]
 fn reduce_add_16(v: &[f32]) -> f32 {
@@ -349,20 +323,6 @@ fn widen(src: &[f16], dst: &mut Vec<f32>) {
         .for_each(|(d, s)| s.convert_to_f32_slice(d));
 }
 
-/// Whether AVX2 and FMA are available (checked once).
-fn has_avx2_fma() -> bool {
-    static DETECTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        *DETECTED
-            .get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        *DETECTED.get_or_init(|| false)
-    }
-}
-
 /// `out += s · v`, fused multiply-adds as ggml's `vec_mad`.
 fn axpy(s: f32, v: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -383,15 +343,5 @@ unsafe fn axpy_avx2(s: f32, v: &[f32], out: &mut [f32]) {
 fn axpy_portable(s: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o = x.mul_add(s, *o);
-    }
-}
-
-#[cfg(test)]
-mod pow2_tests {
-    #[test]
-    fn pow2_is_exact_over_the_range_expf_uses() {
-        for n in -192..=192 {
-            assert_eq!(super::pow2(n), 2f64.powi(n), "2^{n}");
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! products on the memory-mapped weights.
 
 pub mod attention;
+mod ggml_math;
 pub mod linear;
 pub mod ops;
 pub mod quant_dot;
@@ -279,7 +280,7 @@ impl CpuBackend {
         );
         match layer.activation {
             Activation::GeluTanh => ops::geglu(&mut self.gate, &self.up),
-            Activation::Silu => ops::swiglu(&mut self.gate, &self.up),
+            Activation::Silu => ops::swiglu(&mut self.gate, &self.up, c.n_ff),
         }
         resize(&mut self.o, n * e);
         linear::linear(&w.down, model.bytes(&w.down), &self.gate, &mut self.o);

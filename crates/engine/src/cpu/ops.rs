@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use half::f16;
 use rayon::prelude::*;
 
+use super::ggml_math::{ggml_silu_scalar, ggml_v_silu};
 use crate::config::RopeStyle;
 
 /// Element-wise work over fewer values than this stays on the calling thread
@@ -107,14 +108,108 @@ pub fn geglu(gate: &mut [f32], up: &[f32]) {
     });
 }
 
-/// `gate = silu(gate) * up`.
-pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    zip_chunks(gate, up, |gate, up| {
-        for (g, &u) in gate.iter_mut().zip(up) {
-            let x = *g;
-            *g = x / (1.0 + (-x).exp()) * u;
+/// `gate = silu(gate) * up` over rows of `row_len` values, as ggml's
+/// `ggml_vec_swiglu_f32` on AVX-512: whole 16-value vectors through its
+/// vectorized `expf`, a row's last few values through the C library's.
+pub fn swiglu(gate: &mut [f32], up: &[f32], row_len: usize) {
+    assert_eq!(gate.len(), up.len(), "gate and up differ in length");
+    let vectorized = row_len - row_len % 16;
+    let run = |g: &mut [f32], u: &[f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            return unsafe { swiglu_row_avx512(g, u, vectorized) };
         }
-    });
+        swiglu_row(g, u, vectorized);
+    };
+    if gate.len() < PARALLEL_MIN_VALUES {
+        gate.chunks_mut(row_len)
+            .zip(up.chunks(row_len))
+            .for_each(|(g, u)| run(g, u));
+    } else {
+        gate.par_chunks_mut(row_len)
+            .zip(up.par_chunks(row_len))
+            .for_each(|(g, u)| run(g, u));
+    }
+}
+
+/// One row of [`swiglu`], its first `vectorized` values as ggml's vector code.
+#[inline(always)]
+fn swiglu_row(gate: &mut [f32], up: &[f32], vectorized: usize) {
+    for (i, (g, &u)) in gate.iter_mut().zip(up).enumerate() {
+        let silu = if i < vectorized {
+            ggml_v_silu(*g)
+        } else {
+            ggml_silu_scalar(*g)
+        };
+        *g = silu * u;
+    }
+}
+
+/// Whether the CPU has AVX-512F (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    *DETECTED.get_or_init(|| is_x86_feature_detected!("avx512f"))
+}
+
+/// [`swiglu_row`] with ggml's own AVX-512 instructions for the whole vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn swiglu_row_avx512(gate: &mut [f32], up: &[f32], vectorized: usize) {
+    use std::arch::x86_64::*;
+    let vectorized = vectorized.min(gate.len()).min(up.len());
+    let mut i = 0;
+    while i + 16 <= vectorized {
+        // SAFETY: `i + 16 <= vectorized`, which is within both slices.
+        unsafe {
+            let x = _mm512_loadu_ps(gate.as_ptr().add(i));
+            let g = _mm512_loadu_ps(up.as_ptr().add(i));
+            let silu = _mm512_div_ps(
+                x,
+                _mm512_add_ps(_mm512_set1_ps(1.0), ggml_v_expf_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))),
+            );
+            _mm512_storeu_ps(gate.as_mut_ptr().add(i), _mm512_mul_ps(silu, g));
+        }
+        i += 16;
+    }
+    for (g, &u) in gate[i..].iter_mut().zip(&up[i..]) {
+        *g = ggml_silu_scalar(*g) * u;
+    }
+}
+
+/// ggml's AVX-512 `ggml_v_expf`, instruction for instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn ggml_v_expf_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let c = |bits: u32| _mm512_set1_ps(f32::from_bits(bits));
+    let r = c(0x4b40_0000);
+    let z = _mm512_fmadd_ps(x, c(0x3fb8_aa3b), r);
+    let n = _mm512_sub_ps(z, r);
+    let b = _mm512_fnmadd_ps(n, c(0x35bf_be8e), _mm512_fnmadd_ps(n, c(0x3f31_7200), x));
+    let d = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(_mm512_abs_ps(n), _mm512_set1_ps(192.0));
+    let u = _mm512_mul_ps(b, b);
+    let j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(
+            _mm512_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
+            u,
+            _mm512_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
+        ),
+        u,
+        _mm512_fmadd_ps(c(0x3f7f_fff6), b, _mm512_set1_ps(1.0)),
+    );
+    let res = _mm512_scalef_ps(j, n);
+    if d == 0 {
+        return res;
+    }
+    let zero = _mm512_setzero_ps();
+    let alt = _mm512_mask_blend_ps(
+        _mm512_cmp_ps_mask::<_CMP_LE_OQ>(n, zero),
+        _mm512_set1_ps(f32::INFINITY),
+        zero,
+    );
+    _mm512_mask_blend_ps(d, res, alt)
 }
 
 /// The rotation of every dimension pair at one position, as ggml's `rope_ext`
@@ -208,6 +303,25 @@ mod tests {
         let mut x = vec![1.0, 2.0, 3.0, 4.0];
         rope(&mut x, 0, 4, 10_000.0, 1.0, None, RopeStyle::Neox);
         assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn swiglu_vectors_round_as_the_one_value_form() {
+        // Rows of 35: two whole vectors of 16 and a tail of three, over a range
+        // that includes ggml's overflow and underflow cut-offs.
+        let row = 35;
+        let gate: Vec<f32> = (0..row * 40).map(|i| (i as f32 - 700.0) * 0.173).collect();
+        let up: Vec<f32> = (0..row * 40).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
+        let mut got = gate.clone();
+        swiglu(&mut got, &up, row);
+        for (i, ((&g, &u), &v)) in gate.iter().zip(&up).zip(&got).enumerate() {
+            let silu = if i % row < 32 {
+                ggml_v_silu(g)
+            } else {
+                ggml_silu_scalar(g)
+            };
+            assert_eq!(v.to_bits(), (silu * u).to_bits(), "swiglu({g}, {u})");
+        }
     }
 
     #[test]
