@@ -1,9 +1,16 @@
 //! The key/value cache of one sequence: f16, grouped-query native (one entry per
 //! key/value head, never expanded to all query heads), one slab per layer.
+//!
+//! The slabs grow as positions are stored, a block of [`KV_BLOCK`] positions at a
+//! time, up to the capacity: a sequence holds memory for what it has seen, and
+//! gives it back when it is dropped (a server's finished or cancelled request).
 
 use half::f16;
 
 use crate::config::ModelConfig;
+
+/// Positions by which the cache grows.
+pub const KV_BLOCK: usize = 256;
 
 /// Keys and values of the positions a sequence has seen.
 #[derive(Debug, Clone)]
@@ -17,21 +24,16 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// A cache for `capacity` positions of `config`'s model.
+    /// A cache for up to `capacity` positions of `config`'s model (memory is
+    /// taken as positions are stored).
     pub fn new(config: &ModelConfig, capacity: usize) -> Self {
-        let k_stride = config.n_head_kv * config.head_dim;
-        let v_stride = config.n_head_kv * config.head_dim_v;
         Self {
             capacity,
             len: 0,
-            k_stride,
-            v_stride,
-            keys: (0..config.n_layer)
-                .map(|_| vec![f16::ZERO; capacity * k_stride])
-                .collect(),
-            values: (0..config.n_layer)
-                .map(|_| vec![f16::ZERO; capacity * v_stride])
-                .collect(),
+            k_stride: config.n_head_kv * config.head_dim,
+            v_stride: config.n_head_kv * config.head_dim_v,
+            keys: vec![Vec::new(); config.n_layer],
+            values: vec![Vec::new(); config.n_layer],
         }
     }
 
@@ -67,6 +69,20 @@ impl KvCache {
 
     /// Stores the keys and values of position `pos` of layer `layer`.
     pub(crate) fn store(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
+        assert!(
+            pos < self.capacity,
+            "position {pos} past the capacity {}",
+            self.capacity
+        );
+        let positions = (pos + 1).next_multiple_of(KV_BLOCK).min(self.capacity);
+        for (slab, stride) in [
+            (&mut self.keys[layer], self.k_stride),
+            (&mut self.values[layer], self.v_stride),
+        ] {
+            if slab.len() < positions * stride {
+                slab.resize(positions * stride, f16::ZERO);
+            }
+        }
         let ks = &mut self.keys[layer][pos * self.k_stride..(pos + 1) * self.k_stride];
         for (d, s) in ks.iter_mut().zip(k) {
             *d = f16::from_f32(*s);
@@ -87,7 +103,7 @@ impl KvCache {
         &self.values[layer][..n * self.v_stride]
     }
 
-    /// Bytes held.
+    /// Bytes held now.
     pub fn size_bytes(&self) -> usize {
         (self.keys.iter().map(Vec::len).sum::<usize>()
             + self.values.iter().map(Vec::len).sum::<usize>())

@@ -20,4 +20,4 @@ pub use error::EngineError;
 pub use generate::{GenerateOptions, GenerationStats, Session, StopReason};
 pub use kv_cache::KvCache;
 pub use model::Model;
-pub use plan::{Backend, ExecutionPlan, Logits};
+pub use plan::{Backend, ExecutionPlan, Logits, SequenceBatch};

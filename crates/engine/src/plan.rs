@@ -149,6 +149,18 @@ pub(crate) fn check_batch(
     Ok(())
 }
 
+/// One sequence's share of a batch: its cache, the tokens that follow what the
+/// cache holds, and which of them produce logits.
+#[derive(Debug)]
+pub struct SequenceBatch<'a> {
+    /// The sequence's keys and values; the tokens' are appended.
+    pub kv: &'a mut KvCache,
+    /// Its next tokens.
+    pub tokens: &'a [u32],
+    /// Which of them produce logits.
+    pub which: Logits,
+}
+
 /// Executes a plan: the CPU and GPU backends implement it.
 pub trait Backend {
     /// Runs `tokens` at the positions after those already in `kv`, appends their
@@ -163,4 +175,28 @@ pub trait Backend {
         which: Logits,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError>;
+
+    /// Runs several sequences in one step (a server's running batch). `logits`
+    /// receives, sequence by sequence, `n_vocab` values per requested token; each
+    /// sequence's logits equal those [`forward`](Self::forward) gives it alone.
+    ///
+    /// The default runs the sequences one after another.
+    fn forward_batch(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        batch: &mut [SequenceBatch<'_>],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        let mut all = Vec::new();
+        for seq in batch.iter_mut() {
+            if seq.tokens.is_empty() {
+                continue;
+            }
+            self.forward(model, plan, seq.kv, seq.tokens, seq.which, logits)?;
+            all.extend_from_slice(logits);
+        }
+        *logits = all;
+        Ok(())
+    }
 }

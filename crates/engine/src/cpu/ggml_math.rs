@@ -70,7 +70,10 @@ mod tests {
             let x = i as f32 / 50.0;
             let exact = f64::from(x) / (1.0 + (-f64::from(x)).exp());
             let got = f64::from(super::ggml_v_silu(x));
-            assert!((got - exact).abs() <= 1e-6 * exact.abs().max(1e-3), "silu({x}) = {got}, not {exact}");
+            assert!(
+                (got - exact).abs() <= 1e-6 * exact.abs().max(1e-3),
+                "silu({x}) = {got}, not {exact}"
+            );
         }
     }
 }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use rocmforge_gguf::{GgmlType, quant};
 
-use super::quant_dot::{self, ActFormat, QuantizedActs, WeightMatrix};
+use super::quant_dot::{self, ActFormat, QuantizedActs, Summation, WeightMatrix};
 use crate::model::Weight;
 
 /// Whether the CPU backend multiplies with weights of this type.
@@ -21,12 +21,12 @@ thread_local! {
 
 /// `out[t][r] = Σ_c w[r][c] · x[t][c]` for the `x.len() / w.cols` rows of `x`.
 pub fn linear(w: &Weight, bytes: &[u8], x: &[f32], out: &mut [f32]) {
-    linear_many(x, &mut [(w, bytes, out)]);
+    linear_many(x, &mut [(w, bytes, out)], Summation::Batch);
 }
 
 /// Several products of the same input `x` (a layer's Q, K and V; gate and up):
 /// `x` is quantized once for each activation format they multiply with.
-pub fn linear_many(x: &[f32], products: &mut [(&Weight, &[u8], &mut [f32])]) {
+pub fn linear_many(x: &[f32], products: &mut [(&Weight, &[u8], &mut [f32])], summation: Summation) {
     // The buffers leave the thread-local slot while the products run: a worker
     // thread waiting inside a parallel product may steal and run another
     // session's step, whose products then take buffers of their own.
@@ -53,7 +53,7 @@ pub fn linear_many(x: &[f32], products: &mut [(&Weight, &[u8], &mut [f32])]) {
         let matrix = WeightMatrix::new(w.ty, w.rows, w.cols, bytes)
             .expect("weight shapes are checked at load")
             .with_interleaved(interleaved);
-        quant_dot::matmul(&matrix, acts, out);
+        quant_dot::matmul_as(&matrix, acts, out, summation);
     }
     ACTS.with_borrow_mut(|buffers| buffers.extend(quantized));
 }

@@ -13,7 +13,8 @@ use crate::EngineError;
 use crate::config::Activation;
 use crate::kv_cache::KvCache;
 use crate::model::{LayerWeights, Model};
-use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits, check_batch};
+use crate::plan::{Backend, ExecutionPlan, LayerPlan, Logits, SequenceBatch, check_batch};
+use quant_dot::Summation;
 
 /// How attention rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,94 +68,154 @@ impl Backend for CpuBackend {
         which: Logits,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError> {
+        let mut batch = [SequenceBatch { kv, tokens, which }];
+        self.forward_batch(model, plan, &mut batch, logits)
+    }
+
+    fn forward_batch(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        batch: &mut [SequenceBatch<'_>],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        // One sequence sums as llama.cpp sums a batch; tokens of several
+        // sequences each as if alone, so no sequence depends on the others.
+        let summation = if batch.len() == 1 {
+            Summation::Batch
+        } else {
+            Summation::PerToken
+        };
         // A decode step runs on a worker of the thread pool: its many small
         // parallel products then start from inside the pool instead of each
         // handing its work over from the calling thread and sleeping until it
         // is done (Gemma 3 270M: 77 -> 99 tokens/s on two cores). Prompts, whose
-        // products are large, measured faster when started from outside
-        // (~550 against ~455 tokens/s), so they keep that.
-        if tokens.len() == 1 {
-            rayon::scope(|_| self.forward_tokens(model, plan, kv, tokens, which, logits))
+        // products are large, measured no faster so, and keep starting outside.
+        let rows: usize = batch.iter().map(|s| s.tokens.len()).sum();
+        if rows == 1 {
+            rayon::scope(|_| self.forward_rows(model, plan, batch, logits, summation))
         } else {
-            self.forward_tokens(model, plan, kv, tokens, which, logits)
+            self.forward_rows(model, plan, batch, logits, summation)
         }
     }
 }
 
+/// Where one sequence's tokens sit in a batch's rows.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// Positions already in its cache.
+    start: usize,
+    /// Its first row.
+    offset: usize,
+    /// Its tokens.
+    n: usize,
+}
+
+/// What a layer's steps share.
+struct Step<'a> {
+    model: &'a Model,
+    plan: &'a ExecutionPlan,
+    layer: &'a LayerPlan,
+    w: &'a LayerWeights,
+    il: usize,
+    summation: Summation,
+}
+
 impl CpuBackend {
-    fn forward_tokens(
+    fn forward_rows(
         &mut self,
         model: &Model,
         plan: &ExecutionPlan,
-        kv: &mut KvCache,
-        tokens: &[u32],
-        which: Logits,
+        batch: &mut [SequenceBatch<'_>],
         logits: &mut Vec<f32>,
+        summation: Summation,
     ) -> Result<(), EngineError> {
         let c = &model.config;
-        let n = tokens.len();
+        let e = c.n_embd;
+        let mut spans = Vec::with_capacity(batch.len());
+        // The rows whose logits are wanted (a suffix of each sequence's rows)
+        // and each row's position.
+        let mut outputs = Vec::new();
+        let mut positions = Vec::new();
+        for seq in batch.iter() {
+            let start = seq.kv.len();
+            check_batch(model, start, seq.kv.capacity(), seq.tokens)?;
+            let (offset, n) = (positions.len(), seq.tokens.len());
+            if n > 0 {
+                outputs.extend(offset + seq.which.first_output(n)..offset + n);
+            }
+            positions.extend(start..start + n);
+            spans.push(Span { start, offset, n });
+        }
+        let n = positions.len();
         if n == 0 {
             logits.clear();
             return Ok(());
         }
-        let start = kv.len();
-        check_batch(model, start, kv.capacity(), tokens)?;
-        let e = c.n_embd;
         resize(&mut self.x, n * e);
-        for (&token, row) in tokens.iter().zip(self.x.chunks_exact_mut(e)) {
+        let tokens = batch.iter().flat_map(|s| s.tokens.iter());
+        for (&token, row) in tokens.zip(self.x.chunks_exact_mut(e)) {
             plan.embed(model, token, row);
         }
-        // Tokens whose logits are wanted: a suffix of the batch.
-        let first_out = which.first_output(n);
-        let n_out = n - first_out;
         let last = plan.layers.len().saturating_sub(1);
         let mut rows = n;
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
-            self.attention(model, plan, layer, w, il, kv, start, n);
-            if il == last && n_out < n {
+            let step = Step {
+                model,
+                plan,
+                layer,
+                w,
+                il,
+                summation,
+            };
+            self.attention(&step, batch, &spans, &positions);
+            if il == last && outputs.len() < n {
                 // As llama.cpp: the last layer's feed-forward runs only for the
                 // tokens whose logits are wanted.
-                self.x.copy_within(first_out * e..n * e, 0);
-                self.x.truncate(n_out * e);
-                rows = n_out;
+                for (i, &row) in outputs.iter().enumerate() {
+                    self.x.copy_within(row * e..(row + 1) * e, i * e);
+                }
+                rows = outputs.len();
+                self.x.truncate(rows * e);
             }
-            self.feed_forward(model, layer, w, rows);
+            self.feed_forward(&step, rows);
         }
-        kv.set_len(start + n);
+        for (seq, span) in batch.iter_mut().zip(&spans) {
+            seq.kv.set_len(span.start + span.n);
+        }
 
+        let n_out = outputs.len();
         resize(&mut self.h, n_out * e);
-        for t in 0..n_out {
-            let at = (rows - n_out + t) * e;
-            ops::rms_norm_into(
-                &self.x[at..at + e],
-                &model.output_norm,
-                c.rms_eps,
-                &mut self.h[t * e..(t + 1) * e],
-            );
-        }
+        ops::rms_norm_into(&self.x, &model.output_norm, c.rms_eps, &mut self.h);
         resize(logits, n_out * c.n_vocab);
-        linear::linear(&model.output, model.bytes(&model.output), &self.h, logits);
+        linear::linear_many(
+            &self.h,
+            &mut [(&model.output, model.bytes(&model.output), logits)],
+            summation,
+        );
         if let Some(cap) = plan.final_logit_softcap {
             logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
         }
         Ok(())
     }
-}
 
-impl CpuBackend {
-    #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
-        model: &Model,
-        plan: &ExecutionPlan,
-        layer: &LayerPlan,
-        w: &LayerWeights,
-        il: usize,
-        kv: &mut KvCache,
-        start: usize,
-        n: usize,
+        step: &Step,
+        batch: &mut [SequenceBatch<'_>],
+        spans: &[Span],
+        positions: &[usize],
     ) {
+        let Step {
+            model,
+            plan,
+            layer,
+            w,
+            il,
+            summation,
+        } = *step;
         let c = &model.config;
+        let n = positions.len();
         let e = c.n_embd;
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
         let (q_dim, k_dim, v_dim) = (c.n_head * hd, c.n_head_kv * hd, c.n_head_kv * hdv);
@@ -170,6 +231,7 @@ impl CpuBackend {
                 (&w.wk, model.bytes(&w.wk), &mut self.k),
                 (&w.wv, model.bytes(&w.wv), &mut self.v),
             ],
+            summation,
         );
         if let Some(bias) = &w.bv {
             ops::for_each_row(&mut self.v, v_dim, |_, row| {
@@ -210,23 +272,55 @@ impl CpuBackend {
             k.chunks_exact_mut(hd).for_each(|head| angles.apply(head));
         };
         if n == 1 {
-            prepare(start, &mut self.q, &mut self.k);
+            prepare(positions[0], &mut self.q, &mut self.k);
         } else {
             self.q
                 .par_chunks_exact_mut(q_dim)
                 .zip(self.k.par_chunks_exact_mut(k_dim))
-                .enumerate()
-                .for_each(|(t, (q, k))| prepare(start + t, q, k));
+                .zip(positions)
+                .for_each(|((q, k), &pos)| prepare(pos, q, k));
         }
-        for t in 0..n {
-            kv.store(
-                il,
-                start + t,
-                &self.k[t * k_dim..(t + 1) * k_dim],
-                &self.v[t * v_dim..(t + 1) * v_dim],
-            );
+        resize(&mut self.attn, n * c.n_head * hdv);
+        for (seq, span) in batch.iter_mut().zip(spans) {
+            let rows = span.offset..span.offset + span.n;
+            for (t, row) in rows.enumerate() {
+                seq.kv.store(
+                    il,
+                    span.start + t,
+                    &self.k[row * k_dim..(row + 1) * k_dim],
+                    &self.v[row * v_dim..(row + 1) * v_dim],
+                );
+            }
+            if span.n > 0 {
+                self.attend(step, seq.kv, *span);
+            }
         }
+        resize(&mut self.o, n * e);
+        linear::linear_many(
+            &self.attn,
+            &mut [(&w.wo, model.bytes(&w.wo), &mut self.o)],
+            summation,
+        );
+        if let Some(norm) = &w.post_attn_norm {
+            ops::rms_norm(&mut self.o, norm, c.rms_eps);
+        }
+        ops::add_assign(&mut self.x, &self.o);
+    }
 
+    /// Attention of one sequence's tokens over its cache (their keys and values
+    /// already stored), into their rows of `self.attn`.
+    fn attend(&mut self, step: &Step, kv: &KvCache, span: Span) {
+        let Step {
+            model,
+            plan,
+            layer,
+            il,
+            ..
+        } = *step;
+        let c = &model.config;
+        let (hd, hdv) = (c.head_dim, c.head_dim_v);
+        let (q_dim, attn_dim) = (c.n_head * hd, c.n_head * hdv);
+        let Span { start, offset, n } = span;
         // Attention of every (token, head) pair over the cached positions.
         // ggml's CPU flash attention: batches of fewer than 64 queries take its
         // f16 path, larger ones its f32 tiled path. Following it keeps logits
@@ -246,25 +340,25 @@ impl CpuBackend {
                 plan.attn_scale
             },
         };
-        resize(&mut self.attn, n * c.n_head * hdv);
         attention::attend(
             geometry,
-            &self.q,
+            &self.q[offset * q_dim..(offset + n) * q_dim],
             kv.keys(il, total),
             kv.values(il, total),
             half_precision,
             &mut self.attention_scratch,
-            &mut self.attn,
+            &mut self.attn[offset * attn_dim..(offset + n) * attn_dim],
         );
-        resize(&mut self.o, n * e);
-        linear::linear(&w.wo, model.bytes(&w.wo), &self.attn, &mut self.o);
-        if let Some(norm) = &w.post_attn_norm {
-            ops::rms_norm(&mut self.o, norm, c.rms_eps);
-        }
-        ops::add_assign(&mut self.x, &self.o);
     }
 
-    fn feed_forward(&mut self, model: &Model, layer: &LayerPlan, w: &LayerWeights, n: usize) {
+    fn feed_forward(&mut self, step: &Step, n: usize) {
+        let Step {
+            model,
+            layer,
+            w,
+            summation,
+            ..
+        } = *step;
         let c = &model.config;
         let e = c.n_embd;
         resize(&mut self.h, n * e);
@@ -277,13 +371,18 @@ impl CpuBackend {
                 (&w.gate, model.bytes(&w.gate), &mut self.gate),
                 (&w.up, model.bytes(&w.up), &mut self.up),
             ],
+            summation,
         );
         match layer.activation {
             Activation::GeluTanh => ops::geglu(&mut self.gate, &self.up),
             Activation::Silu => ops::swiglu(&mut self.gate, &self.up, c.n_ff),
         }
         resize(&mut self.o, n * e);
-        linear::linear(&w.down, model.bytes(&w.down), &self.gate, &mut self.o);
+        linear::linear_many(
+            &self.gate,
+            &mut [(&w.down, model.bytes(&w.down), &mut self.o)],
+            summation,
+        );
         if let Some(norm) = &w.post_ffn_norm {
             ops::rms_norm(&mut self.o, norm, c.rms_eps);
         }

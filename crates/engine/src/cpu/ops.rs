@@ -167,7 +167,10 @@ fn swiglu_row_avx512(gate: &mut [f32], up: &[f32], vectorized: usize) {
             let g = _mm512_loadu_ps(up.as_ptr().add(i));
             let silu = _mm512_div_ps(
                 x,
-                _mm512_add_ps(_mm512_set1_ps(1.0), ggml_v_expf_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))),
+                _mm512_add_ps(
+                    _mm512_set1_ps(1.0),
+                    ggml_v_expf_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x)),
+                ),
             );
             _mm512_storeu_ps(gate.as_mut_ptr().add(i), _mm512_mul_ps(silu, g));
         }

@@ -310,6 +310,25 @@ pub fn matmul(w: &WeightMatrix, acts: &QuantizedActs, out: &mut [f32]) {
     matmul_rows(w, acts, 0..w.rows, out);
 }
 
+/// How the activation rows of a product relate, which decides the order its
+/// sums are added in (each order is llama.cpp's for that case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Summation {
+    /// Consecutive tokens of one sequence: llama.cpp's batch kernels (4-token
+    /// groups of its repacked kernels, its tiled K-quant product from 8 tokens).
+    #[default]
+    Batch,
+    /// Tokens of different sequences decoded together: each result equals the
+    /// one-token product's bit for bit, so a sequence's tokens do not depend on
+    /// what else is in the batch.
+    PerToken,
+}
+
+/// [`matmul`] with the summation order chosen by the caller.
+pub fn matmul_as(w: &WeightMatrix, acts: &QuantizedActs, out: &mut [f32], summation: Summation) {
+    matmul_with(w, acts, 0..w.rows, out, simd_level(), summation);
+}
+
 /// Like [`matmul`] for the weight rows `rows` only:
 /// `out[t * rows.len() + (r - rows.start)]`.
 ///
@@ -317,7 +336,7 @@ pub fn matmul(w: &WeightMatrix, acts: &QuantizedActs, out: &mut [f32]) {
 /// As [`matmul`], and if `rows` is not within `0..w.rows` or
 /// `out.len() != acts.rows() * rows.len()`.
 pub fn matmul_rows(w: &WeightMatrix, acts: &QuantizedActs, rows: Range<usize>, out: &mut [f32]) {
-    matmul_with(w, acts, rows, out, simd_level());
+    matmul_with(w, acts, rows, out, simd_level(), Summation::Batch);
 }
 
 /// Which kernels run.
@@ -445,6 +464,7 @@ pub(crate) fn matmul_with(
     rows: Range<usize>,
     out: &mut [f32],
     level: Level,
+    summation: Summation,
 ) {
     assert_eq!(
         Some(acts.format()),
@@ -468,7 +488,12 @@ pub(crate) fn matmul_with(
     if nr == 0 || nt == 0 {
         return;
     }
-    let k = kernel(w.ty, w.rows, nt, level);
+    // Per-token sums are those of a one-token product.
+    let (kernel_tokens, grouped) = match summation {
+        Summation::Batch => (nt, nt - nt % 4),
+        Summation::PerToken => (1, 0),
+    };
+    let k = kernel(w.ty, w.rows, kernel_tokens, level);
     let interleaved = interleaved_kernel(w, level);
     let threads = rayon::current_num_threads();
     let sequential = threads == 1 || nr * w.cols * nt < PARALLEL_MIN_MACS;
@@ -479,6 +504,7 @@ pub(crate) fn matmul_with(
                 w,
                 acts,
                 (k, interleaved),
+                grouped,
                 rows.start,
                 out.len(),
                 |_, i, v| out[i] = v,
@@ -492,6 +518,7 @@ pub(crate) fn matmul_with(
                 w,
                 acts,
                 (k, interleaved),
+                grouped,
                 rows.start + c * chunk,
                 o.len(),
                 |_, i, v| o[i] = v,
@@ -501,9 +528,15 @@ pub(crate) fn matmul_with(
     }
 
     if sequential {
-        run_chunk(w, acts, (k, interleaved), rows.start, nr, |t, i, v| {
-            out[t * nr + i] = v
-        });
+        run_chunk(
+            w,
+            acts,
+            (k, interleaved),
+            grouped,
+            rows.start,
+            nr,
+            |t, i, v| out[t * nr + i] = v,
+        );
         return;
     }
     let by_bytes = (PREFILL_CHUNK_BYTES / w.row_bytes().max(1)).max(4);
@@ -527,6 +560,7 @@ pub(crate) fn matmul_with(
                 w,
                 acts,
                 (k, interleaved),
+                grouped,
                 rows.start + c * chunk,
                 n,
                 |t, i, v| outs[t][i] = v,
@@ -541,13 +575,12 @@ fn run_chunk(
     w: &WeightMatrix,
     acts: &QuantizedActs,
     (k, interleaved): (Kernel, Option<Interleaved>),
+    grouped: usize,
     r0: usize,
     n: usize,
     mut sink: impl FnMut(usize, usize, f32),
 ) {
     let nt = acts.rows();
-    // llama.cpp multiplies tokens in groups of four, the remainder one by one.
-    let grouped = nt - nt % 4;
     let mut t0 = 0;
     while t0 < nt {
         let tn = (nt - t0).min(TILE);

@@ -108,7 +108,7 @@ fn reference(w: &WeightMatrix, wd: &[f64], acts: &QuantizedActs, r: usize, t: us
 
 fn run(w: &WeightMatrix, acts: &QuantizedActs, level: Level) -> Vec<f32> {
     let mut out = vec![f32::NAN; w.rows * acts.rows()];
-    matmul_with(w, acts, 0..w.rows, &mut out, level);
+    matmul_with(w, acts, 0..w.rows, &mut out, level, Summation::Batch);
     out
 }
 
@@ -412,7 +412,14 @@ fn eight_row_kernels_sum_like_the_one_row_kernels() {
             // Rows 3.. leave a remainder for the one-row kernel too.
             let range = 3..rows;
             let mut out = vec![f32::NAN; range.len() * tokens];
-            matmul_with(&w, &acts, range.clone(), &mut out, Level::Avx2);
+            matmul_with(
+                &w,
+                &acts,
+                range.clone(),
+                &mut out,
+                Level::Avx2,
+                Summation::Batch,
+            );
             let tile: Vec<&[u8]> = (0..tokens).map(|t| acts.row(t)).collect();
             // As `run_chunk` splits them: whole groups of four tokens, then singles.
             let gemm = tokens - tokens % 4;
@@ -550,6 +557,43 @@ fn interleaved_rows_sum_as_the_plain_rows() {
                         w.to_bits(),
                         "{ty}: {tokens} tokens, rows {range:?}, output {i}"
                     );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn per_token_sums_equal_one_token_products() {
+    // Sequences decoded together must get the results they get alone, for every
+    // type, at batch sizes that cross the 4-token groups and the 8-token tiled
+    // threshold, with and without regrouped rows.
+    let mut rng = Rng(23);
+    let (rows, cols) = (40, 512);
+    for ty in TYPES {
+        let data = weights(ty, rows, cols, &mut rng);
+        let plain = WeightMatrix::new(ty, rows, cols, &data).unwrap();
+        let regrouped = interleave(ty, &data, rows, cols);
+        let grouped = plain.with_interleaved(regrouped.as_deref());
+        for w in [&plain, &grouped] {
+            for tokens in [2, 4, 5, 8, 9, 16] {
+                let x = rng.values(tokens * cols);
+                let mut acts = QuantizedActs::new(act_format(ty).unwrap());
+                acts.quantize(&x, cols);
+                let mut got = vec![f32::NAN; rows * tokens];
+                matmul_as(w, &acts, &mut got, Summation::PerToken);
+                for t in 0..tokens {
+                    let mut one = QuantizedActs::new(act_format(ty).unwrap());
+                    one.quantize(&x[t * cols..(t + 1) * cols], cols);
+                    let mut want = vec![f32::NAN; rows];
+                    matmul(w, &one, &mut want);
+                    for (r, (g, w)) in got[t * rows..(t + 1) * rows].iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "{ty}: token {t} of {tokens}, row {r}"
+                        );
+                    }
                 }
             }
         }
