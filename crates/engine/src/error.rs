@@ -64,6 +64,9 @@ pub enum EngineError {
         /// The context size.
         context: usize,
     },
+    /// The model's chat template does not compile or render.
+    #[error(transparent)]
+    Template(#[from] crate::chat::TemplateError),
     /// A token id is outside the vocabulary.
     #[error("token id {id} is outside the vocabulary of {vocab} tokens")]
     TokenOutOfRange {

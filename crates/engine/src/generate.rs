@@ -192,7 +192,7 @@ impl<'m> Session<'m> {
         let started = Instant::now();
         let tokenizer = &self.model.tokenizer;
         let mut stream = tokenizer.stream_decoder(false);
-        let mut text = StopFilter::new(&options.stop);
+        let mut text = StopFilter::new(options.stop.clone());
         let mut generated = 0;
         let stop = loop {
             if options.max_tokens.is_some_and(|max| generated >= max) {
@@ -235,13 +235,13 @@ impl<'m> Session<'m> {
 }
 
 /// Holds back text that could be the start of a stop string.
-struct StopFilter<'a> {
-    stops: &'a [String],
+pub(crate) struct StopFilter {
+    stops: Vec<String>,
     pending: String,
 }
 
-impl<'a> StopFilter<'a> {
-    fn new(stops: &'a [String]) -> Self {
+impl StopFilter {
+    pub(crate) fn new(stops: Vec<String>) -> Self {
         Self {
             stops,
             pending: String::new(),
@@ -250,7 +250,7 @@ impl<'a> StopFilter<'a> {
 
     /// Adds text; emits what is final. True when a stop string was found (the
     /// text before it has been emitted).
-    fn push(&mut self, text: &str, emit: &mut impl FnMut(&str)) -> bool {
+    pub(crate) fn push(&mut self, text: &str, emit: &mut impl FnMut(&str)) -> bool {
         self.pending.push_str(text);
         if let Some(at) = self
             .stops
@@ -285,7 +285,7 @@ impl<'a> StopFilter<'a> {
         false
     }
 
-    fn flush(&mut self, emit: &mut impl FnMut(&str)) {
+    pub(crate) fn flush(&mut self, emit: &mut impl FnMut(&str)) {
         if !self.pending.is_empty() {
             emit(&self.pending);
             self.pending.clear();
@@ -299,7 +299,7 @@ mod tests {
 
     fn run(stops: &[&str], pieces: &[&str]) -> (String, bool) {
         let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
-        let mut filter = StopFilter::new(&stops);
+        let mut filter = StopFilter::new(stops);
         let mut out = String::new();
         for piece in pieces {
             if filter.push(piece, &mut |t| out.push_str(t)) {

@@ -14,6 +14,7 @@ pub mod perplexity;
 pub mod plan;
 pub mod reference;
 pub mod sampling;
+pub mod scheduler;
 
 pub use config::{Architecture, ModelConfig};
 pub use error::EngineError;

@@ -176,6 +176,14 @@ pub trait Backend {
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError>;
 
+    /// Whether [`forward_batch`](Self::forward_batch) takes several sequences,
+    /// each with its own [`KvCache`]. Backends that keep one sequence's keys
+    /// and values themselves (the GPU backend) say no, and a scheduler runs
+    /// their sequences one at a time.
+    fn batches_sequences(&self) -> bool {
+        false
+    }
+
     /// Runs several sequences in one step (a server's running batch). `logits`
     /// receives, sequence by sequence, `n_vocab` values per requested token; each
     /// sequence's logits equal those [`forward`](Self::forward) gives it alone.

@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rocmforge_engine::chat::{ChatTemplate, Message};
+use rocmforge_engine::chat::{ChatFormat, Message};
 use rocmforge_engine::sampling::Sampler;
 use rocmforge_engine::{GenerateOptions, StopReason};
 
@@ -16,24 +16,11 @@ use crate::args::ChatArgs;
 pub fn run(args: &ChatArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let (model, _) = super::run::load(&args.model)?;
     let context = super::run::context_size(&args.model, &model)?;
-    let template = match model
-        .file()
-        .metadata()
-        .get_opt::<&str>("tokenizer.chat_template")?
-    {
-        Some(source) => ChatTemplate::new(source)?,
-        None => {
-            eprintln!("the model has no chat template; using ChatML");
-            ChatTemplate::chatml()
-        }
-    };
+    let format = ChatFormat::of(&model)?;
+    if !format.from_model() {
+        eprintln!("the model has no chat template; using ChatML");
+    }
     let tokenizer = &model.tokenizer;
-    let text_of = |id: Option<u32>| {
-        id.and_then(|id| tokenizer.token_text(id).ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let (bos, eos) = (text_of(tokenizer.bos()), text_of(tokenizer.eos()));
     let mut sampler = Sampler::new(super::run::sampler_config(&args.sampling))?;
 
     let generating = Arc::new(AtomicBool::new(false));
@@ -65,9 +52,7 @@ pub fn run(args: &ChatArgs, out: &mut impl Write) -> anyhow::Result<()> {
             continue;
         }
         messages.push(Message::user(input));
-        let prompt_text = template.render(&messages, true, &bos, &eos)?;
-        let add_bos = tokenizer.add_bos() && !(bos.is_empty() || prompt_text.starts_with(&bos));
-        let tokens = tokenizer.encode(&prompt_text, add_bos, true);
+        let tokens = format.tokens(tokenizer, &messages)?;
         // Reuse what the cache already holds of this conversation.
         let common = evaluated
             .iter()

@@ -235,6 +235,66 @@ fn parse_generation_tag(tag: &str) -> Option<(usize, &str, bool, &str)> {
     Some((2 + lead_len + end + 2, lead, is_end, trail))
 }
 
+/// A model's way of turning a conversation into prompt tokens: its template
+/// (ChatML when it has none) and its BOS/EOS texts.
+#[derive(Debug, Clone)]
+pub struct ChatFormat {
+    template: ChatTemplate,
+    bos: String,
+    eos: String,
+    from_model: bool,
+}
+
+impl ChatFormat {
+    /// The format of `model`: `tokenizer.chat_template` from its metadata, else
+    /// ChatML.
+    pub fn of(model: &crate::Model) -> Result<Self, crate::EngineError> {
+        let source = model
+            .file()
+            .metadata()
+            .get_opt::<&str>("tokenizer.chat_template")?;
+        let (template, from_model) = match source {
+            Some(source) => (ChatTemplate::new(source)?, true),
+            None => (ChatTemplate::chatml(), false),
+        };
+        let tokenizer = &model.tokenizer;
+        let text_of = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.token_text(id).ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        Ok(Self {
+            template,
+            bos: text_of(tokenizer.bos()),
+            eos: text_of(tokenizer.eos()),
+            from_model,
+        })
+    }
+
+    /// Whether the template came from the model (false: the ChatML fallback).
+    pub fn from_model(&self) -> bool {
+        self.from_model
+    }
+
+    /// The prompt text of `messages`, ending with the assistant's turn opened.
+    pub fn render(&self, messages: &[Message]) -> Result<String, TemplateError> {
+        self.template.render(messages, true, &self.bos, &self.eos)
+    }
+
+    /// The prompt tokens of `messages`: the rendered text, with special tokens
+    /// parsed and a BOS added where the model wants one and the template did not
+    /// write it.
+    pub fn tokens(
+        &self,
+        tokenizer: &rocmforge_tokenizer::Tokenizer,
+        messages: &[Message],
+    ) -> Result<Vec<u32>, TemplateError> {
+        let text = self.render(messages)?;
+        let add_bos = tokenizer.add_bos() && !(self.bos.is_empty() || text.starts_with(&self.bos));
+        Ok(tokenizer.encode(&text, add_bos, true))
+    }
+}
+
 /// A compiled chat template.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {

@@ -72,6 +72,10 @@ impl Backend for CpuBackend {
         self.forward_batch(model, plan, &mut batch, logits)
     }
 
+    fn batches_sequences(&self) -> bool {
+        true
+    }
+
     fn forward_batch(
         &mut self,
         model: &Model,
