@@ -2,7 +2,8 @@
 //!
 //! Prepares what the test suite needs on a fresh machine, then runs it:
 //! 1. the `gguf` Python package, with which tests check that our files are read by
-//!    the reference reader (installed with pip when missing);
+//!    the reference reader, and the `openai` package, with which they drive
+//!    `rocmforge serve` (both installed with pip when missing);
 //! 2. the Gemma 3 270M model in the model cache (`fetch-models`);
 //! 3. the HIP kernels for every default AMD and NVIDIA target (`build-kernels`),
 //!    which the tests embed and check; a missing compiler skips a platform with a
@@ -17,10 +18,14 @@ use anyhow::{Context, bail};
 use crate::kernels::{self, PlatformArg};
 
 /// The `gguf` release whose reader the tests run against.
-const PYTHON_GGUF: &str = "gguf==0.19.0";
+const PYTHON_GGUF: (&str, &str) = ("gguf", "gguf==0.19.0");
+
+/// The official OpenAI client release the server tests use.
+const PYTHON_OPENAI: (&str, &str) = ("openai", "openai==3.22.1");
 
 pub fn run(cargo_args: &[String]) -> anyhow::Result<()> {
-    ensure_python_gguf()?;
+    ensure_python_package(PYTHON_GGUF, "reference GGUF reader for the tests")?;
+    ensure_python_package(PYTHON_OPENAI, "client for the server tests")?;
     crate::fetch::fetch_models()?;
     let all_kernels_built = build_kernels()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -68,30 +73,31 @@ fn build_kernels() -> anyhow::Result<bool> {
     Ok(all)
 }
 
-fn python_gguf_importable() -> bool {
+fn importable(module: &str) -> bool {
     Command::new("python3")
-        .args(["-c", "import gguf"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|out| out.status.success())
 }
 
-fn ensure_python_gguf() -> anyhow::Result<()> {
-    if python_gguf_importable() {
+/// Installs `requirement` with pip unless `module` imports already.
+fn ensure_python_package((module, requirement): (&str, &str), why: &str) -> anyhow::Result<()> {
+    if importable(module) {
         return Ok(());
     }
-    eprintln!("installing the Python package {PYTHON_GGUF} (reference GGUF reader for the tests)");
+    eprintln!("installing the Python package {requirement} ({why})");
     // A plain install works in virtual environments and pyenv; a user install where
     // the system Python refuses to be changed.
     for extra in [&[][..], &["--user"][..]] {
         let status = Command::new("python3")
             .args(["-m", "pip", "install", "--quiet"])
             .args(extra)
-            .arg(PYTHON_GGUF)
+            .arg(requirement)
             .status()
             .context("running python3 -m pip (is Python 3 with pip installed?)")?;
-        if status.success() && python_gguf_importable() {
+        if status.success() && importable(module) {
             return Ok(());
         }
     }
-    bail!("could not install {PYTHON_GGUF} with pip")
+    bail!("could not install {requirement} with pip")
 }

@@ -30,6 +30,36 @@ pub enum Command {
     /// List the GPUs found (platform, name, memory, architecture), or say why
     /// none is usable.
     Devices(DevicesArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API, decoding
+    /// concurrent requests together.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0: any free one; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Requests decoded together at most.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Requests waiting to start at most; more are answered 429.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Require `Authorization: Bearer KEY` on /v1/* requests.
+    #[arg(long = "api-key")]
+    pub api_key: Option<String>,
+    /// The model's name in answers (default: the file's name).
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Defaults for requests that leave sampling fields out.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
 }
 
 #[derive(Debug, Args)]

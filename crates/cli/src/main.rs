@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Perplexity(args) => commands::perplexity::run(&args, &mut out)?,
         Command::Bench(args) => commands::bench::run(&args, &mut out)?,
         Command::Devices(args) => commands::devices::run(&args, &mut out)?,
+        Command::Serve(args) => commands::serve::run(&args)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

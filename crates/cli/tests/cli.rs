@@ -1,8 +1,11 @@
 //! End-to-end tests of the `rocmforge` binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::cached_gemma;
 use rocmforge_gguf::{GgmlType, GgufBuilder};
 
 fn rocmforge(args: &[&str]) -> Output {
@@ -26,27 +29,6 @@ fn temp_model(name: &str) -> PathBuf {
     let path =
         std::env::temp_dir().join(format!("rocmforge-cli-{}-{name}.gguf", std::process::id()));
     std::fs::write(&path, b.to_bytes(&[&[0; 8 * 34], &[0; 256]]).unwrap()).unwrap();
-    path
-}
-
-/// The model from `cargo xtask fetch-models`; `None`, with a message, when it
-/// has not been fetched (a failure on CI, which fetches it first).
-fn cached_gemma(test: &str) -> Option<PathBuf> {
-    let models = std::env::var_os("ROCMFORGE_MODELS")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/rocmforge/models"))
-        });
-    let path = models
-        .map(|dir| dir.join("gemma-3-270m-q4_k_m.gguf"))
-        .filter(|p| p.exists());
-    if path.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must fetch the model first (cargo xtask fetch-models)"
-        );
-        eprintln!("SKIPPED {test}: run `cargo xtask fetch-models` first");
-    }
     path
 }
 

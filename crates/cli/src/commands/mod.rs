@@ -20,6 +20,7 @@ pub mod chat;
 pub mod devices;
 pub mod perplexity;
 pub mod run;
+pub mod serve;
 
 /// A session on the device `args` asks for. `auto` takes the first usable GPU
 /// when the GPU backend can run the model, else the CPU, and says which on
