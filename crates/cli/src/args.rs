@@ -251,6 +251,10 @@ pub struct BenchArgs {
     /// Repetitions of each test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
+    /// Also decode this many sequences together (`tg N xP`: P·N tokens in N
+    /// batched steps), as a server's continuous batch does (1: skip).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
     /// Worker threads (default: all cores).
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,

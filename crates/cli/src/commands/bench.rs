@@ -2,11 +2,14 @@
 //! two tests. `pp N`: N tokens evaluated in one batch from an empty context;
 //! `tg N`: N tokens evaluated one at a time. Each test runs once to warm up,
 //! then `r` times; the table gives mean ± standard deviation in tokens/s.
+//! `--parallel P` adds `tg N xP`: P sequences decoded together for N steps (the
+//! server's batched decode), counted as P·N tokens.
 
 use std::io::Write;
 use std::time::Instant;
 
-use rocmforge_engine::{Model, Session};
+use rocmforge_engine::cpu::CpuBackend;
+use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, SequenceBatch, Session};
 use serde_json::json;
 
 use crate::args::{BenchArgs, ModelArgs, ResidencyArg};
@@ -43,6 +46,22 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
             generation_test(&model, &mut session, args.n_gen)
         })?;
         rows.push((format!("tg{}", args.n_gen), args.n_gen, speeds));
+    }
+    if args.n_gen > 0 && args.parallel > 1 {
+        if backend == "CPU" {
+            let mut cpu = CpuBackend::new();
+            let plan = ExecutionPlan::new(&model);
+            let speeds = measure(args.repetitions, || {
+                parallel_test(&model, &mut cpu, &plan, args.n_gen, args.parallel)
+            })?;
+            let test = format!("tg{} x{}", args.n_gen, args.parallel);
+            rows.push((test, args.n_gen * args.parallel, speeds));
+        } else {
+            eprintln!(
+                "tg x{}: not measured (the GPU backend runs one sequence at a time)",
+                args.parallel
+            );
+        }
     }
     let name = model_name(&model);
     let size = model.file_size();
@@ -112,6 +131,36 @@ fn generation_test(
         session.eval(&[token])?;
     }
     Ok((n, started.elapsed().as_secs_f64()))
+}
+
+/// `parallel` sequences decoded together for `n` steps, each from an empty
+/// cache, each step one batched forward pass.
+fn parallel_test(
+    model: &Model,
+    backend: &mut CpuBackend,
+    plan: &ExecutionPlan,
+    n: usize,
+    parallel: usize,
+) -> anyhow::Result<(usize, f64)> {
+    let tokens = bench_tokens(model, n + parallel);
+    let mut caches: Vec<KvCache> = (0..parallel)
+        .map(|_| KvCache::new(&model.config, n))
+        .collect();
+    let mut logits = Vec::new();
+    let started = Instant::now();
+    for step in 0..n {
+        let mut batch: Vec<SequenceBatch> = caches
+            .iter_mut()
+            .enumerate()
+            .map(|(s, kv)| SequenceBatch {
+                kv,
+                tokens: std::slice::from_ref(&tokens[step + s]),
+                which: Logits::Last,
+            })
+            .collect();
+        backend.forward_batch(model, plan, &mut batch, &mut logits)?;
+    }
+    Ok((n * parallel, started.elapsed().as_secs_f64()))
 }
 
 /// Deterministic ordinary tokens spread over the vocabulary.

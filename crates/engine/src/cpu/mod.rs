@@ -96,7 +96,7 @@ impl Backend for CpuBackend {
         // is done (Gemma 3 270M: 77 -> 99 tokens/s on two cores). Prompts, whose
         // products are large, measured no faster so, and keep starting outside.
         let rows: usize = batch.iter().map(|s| s.tokens.len()).sum();
-        if rows == 1 {
+        if rows <= DECODE_ROWS {
             rayon::scope(|_| self.forward_rows(model, plan, batch, logits, summation))
         } else {
             self.forward_rows(model, plan, batch, logits, summation)
@@ -191,7 +191,9 @@ impl CpuBackend {
         let n_out = outputs.len();
         resize(&mut self.h, n_out * e);
         ops::rms_norm_into(&self.x, &model.output_norm, c.rms_eps, &mut self.h);
-        resize(logits, n_out * c.n_vocab);
+        // Every logit is written below: no need to clear the old ones first.
+        logits.truncate(n_out * c.n_vocab);
+        logits.resize(n_out * c.n_vocab, 0.0);
         linear::linear_many(
             &self.h,
             &mut [(&model.output, model.bytes(&model.output), logits)],
@@ -393,6 +395,10 @@ impl CpuBackend {
         ops::add_assign(&mut self.x, &self.o);
     }
 }
+
+/// Steps of at most this many rows (decode steps, also of several sequences)
+/// run on a worker of the thread pool.
+const DECODE_ROWS: usize = 16;
 
 /// Query batches at least this large take ggml's f32 tiled attention.
 const FLASH_ATTN_TILE: usize = 64;

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""A bounded load test of a running `rocmforge serve` (it ends by itself).
+
+Usage: load_test.py --base-url URL --api-key KEY --pid PID
+                    [--requests 500] [--concurrency 16] [--max-tokens 16]
+                    [--throughput] [--json FILE]
+
+1. Load: after a warm-up, REQUESTS requests (completions and chats, whole and
+   streamed, varied prompts) at CONCURRENCY clients; every one must succeed,
+   and the server's resident memory afterwards must not exceed what it was after
+   the warm-up by more than a small allowance (allocator noise).
+2. With --throughput: generated tokens per second with one client at a time
+   against eight at once (greedy, fixed lengths), and their ratio.
+
+Prints a summary; exits 1 when a request failed or memory grew.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import sys
+import time
+
+import openai
+
+PROMPTS = [
+    "The capital of France is",
+    "def quicksort(items):",
+    "Once upon a time, in a small village,",
+    "The three primary colors are",
+    "To make a cup of tea, first",
+    "Water boils at",
+    "The largest planet in the solar system",
+    "List of prime numbers: 2, 3, 5,",
+    "A haiku about autumn:",
+    "The French word for cat is",
+    "In 1969, the first person to walk on the moon",
+    "SELECT name FROM users WHERE",
+]
+
+# Resident memory may move by this much for reasons other than leaks.
+RSS_ALLOWANCE_KB = 16 * 1024
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def one_request(client, model, i, max_tokens):
+    """Request number i: the four kinds in turn. Returns generated tokens."""
+    prompt = PROMPTS[i % len(PROMPTS)]
+    kind = i % 4
+    common = dict(model=model, max_tokens=max_tokens, temperature=0.7, seed=i)
+    if kind == 0:
+        r = client.completions.create(prompt=prompt, **common)
+        return r.usage.completion_tokens
+    if kind == 1:
+        r = client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **common)
+        return r.usage.completion_tokens
+    if kind == 2:
+        n = 0
+        for chunk in client.completions.create(prompt=prompt, stream=True, **common):
+            n += 1 if chunk.choices and chunk.choices[0].text else 0
+        return n
+    usage = None
+    for chunk in client.chat.completions.create(messages=[{"role": "user", "content": prompt}],
+                                                stream=True, stream_options={"include_usage": True},
+                                                **common):
+        usage = chunk.usage or usage
+    return usage.completion_tokens
+
+
+def run_many(client, model, count, concurrency, max_tokens, offset=0):
+    errors = []
+    tokens = 0
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(one_request, client, model, offset + i, max_tokens) for i in range(count)]
+        for f in concurrent.futures.as_completed(futures):
+            try:
+                tokens += f.result()
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                errors.append(repr(e))
+    return time.perf_counter() - started, tokens, errors
+
+
+def throughput(client, model, clients, requests, max_tokens):
+    """Generated tokens/s of greedy, fixed-length completions at `clients` at once."""
+    def ask(i):
+        r = client.completions.create(model=model, prompt=PROMPTS[i % len(PROMPTS)],
+                                      max_tokens=max_tokens, temperature=0,
+                                      extra_body={"ignore_eos": True})
+        return r.usage.completion_tokens
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        tokens = sum(pool.map(ask, range(requests)))
+    return tokens / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--api-key", default="none")
+    parser.add_argument("--pid", type=int, required=True)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    client = openai.OpenAI(base_url=args.base_url.rstrip("/") + "/v1", api_key=args.api_key,
+                           max_retries=0, timeout=600)
+    model = client.models.list().data[0].id
+    result = {}
+
+    if args.throughput:
+        length = 64
+        sequential = throughput(client, model, 1, 8, length)
+        concurrent8 = throughput(client, model, 8, 32, length)
+        result.update(sequential_tokens_per_s=sequential, concurrent8_tokens_per_s=concurrent8,
+                      speedup=concurrent8 / sequential)
+        print(f"throughput: 1 client {sequential:.1f} tokens/s, 8 clients {concurrent8:.1f} "
+              f"tokens/s ({concurrent8 / sequential:.2f}x)")
+
+    _, _, warm_errors = run_many(client, model, 2 * args.concurrency, args.concurrency, args.max_tokens)
+    rss_before = rss_kb(args.pid)
+    seconds, tokens, errors = run_many(client, model, args.requests, args.concurrency,
+                                       args.max_tokens, offset=1000)
+    time.sleep(0.5)
+    rss_after = rss_kb(args.pid)
+    errors += warm_errors
+    result.update(requests=args.requests, concurrency=args.concurrency, seconds=seconds,
+                  generated_tokens=tokens, errors=len(errors), rss_before_kb=rss_before,
+                  rss_after_kb=rss_after)
+    print(f"load: {args.requests} requests at concurrency {args.concurrency} in {seconds:.1f} s "
+          f"({args.requests / seconds:.1f} requests/s, {tokens / seconds:.1f} tokens/s), "
+          f"{len(errors)} errors")
+    print(f"memory: {rss_before / 1024:.1f} MiB after the warm-up, {rss_after / 1024:.1f} MiB after the run")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+    for e in errors[:5]:
+        print(f"error: {e}")
+    if errors:
+        print("FAILED: requests failed")
+        sys.exit(1)
+    if rss_after > rss_before + RSS_ALLOWANCE_KB:
+        print(f"FAILED: resident memory grew by {(rss_after - rss_before) / 1024:.1f} MiB")
+        sys.exit(1)
+    print("ok: every request succeeded and memory did not grow")
+
+
+if __name__ == "__main__":
+    main()
