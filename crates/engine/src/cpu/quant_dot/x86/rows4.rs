@@ -142,33 +142,34 @@ fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
     let bias = _mm256_set1_epi8(i8::MIN);
     let zero = _mm256_setzero_si256();
     let mut acc = [[_mm256_setzero_ps(); N]; 4];
-    let mut y = [zero; N];
-    let mut neg = [zero; N];
-    let mut dy = [_mm256_setzero_ps(); N];
+    let mut qu = [zero; 4];
+    let mut dw = [_mm256_setzero_ps(); 4];
     for b in 0..nb {
-        for t in 0..N {
-            let block = &acts[t][b * 34..(b + 1) * 34];
-            y[t] = load32(&block[2..]);
-            // −128·Σy per lane, so that `vpdpbusd` of (q + 128) with y, added to
-            // it, lands on Σ q·y exactly.
-            neg[t] = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, bias, y[t]));
-            dy[t] = f16_splat(block);
-        }
         for row in rows {
             prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
         }
-        for (row, acc) in rows.iter().zip(acc.iter_mut()) {
+        // The four rows' blocks first, then token by token: one token's
+        // activation terms are live at a time, so all of it stays in registers.
+        for ((row, qu), dw) in rows.iter().zip(qu.iter_mut()).zip(dw.iter_mut()) {
             let x = &row[b * wsize..(b + 1) * wsize];
-            let qu = if KIND == Q5_0 {
+            *qu = if KIND == Q5_0 {
                 q5_0_offset(x)
             } else {
                 _mm256_xor_si256(q8_0_family_values::<KIND>(x, lut), bias)
             };
-            let dw = q8_0_family_scale::<KIND>(x);
-            for t in 0..N {
-                let p = _mm256_dpbusd_epi32(neg[t], qu, y[t]);
-                let d = _mm256_mul_ps(dw, dy[t]);
-                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+            *dw = q8_0_family_scale::<KIND>(x);
+        }
+        for t in 0..N {
+            let block = &acts[t][b * 34..(b + 1) * 34];
+            let y = load32(&block[2..]);
+            // −128·Σy per lane, so that `vpdpbusd` of (q + 128) with y, added to
+            // it, lands on Σ q·y exactly.
+            let neg = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, bias, y));
+            let dy = f16_splat(block);
+            for r in 0..4 {
+                let p = _mm256_dpbusd_epi32(neg, qu[r], y);
+                let d = _mm256_mul_ps(dw[r], dy);
+                acc[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][t]);
             }
         }
     }
