@@ -639,6 +639,23 @@ fn prefetch(p: *const u8) {
     _mm_prefetch::<_MM_HINT_T0>(p.cast());
 }
 
+/// How far ahead of the weights being read the multi-token kernels prefetch.
+/// With several tokens per weight block they spend long enough on each block
+/// that the hardware prefetcher alone falls behind (qwen2-0.5B Q8_0, eight
+/// tokens per step: 96 -> 152 tokens/s against 8 blocks ahead).
+const PREFETCH_BYTES: usize = 4096;
+
+/// Prefetches every cache line of `len` bytes starting [`PREFETCH_BYTES`] past
+/// `p` (addresses past the data are harmless: prefetches do not fault).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prefetch_ahead(p: *const u8, len: usize) {
+    let ahead = p.wrapping_add(PREFETCH_BYTES);
+    for line in (0..len).step_by(64) {
+        prefetch(ahead.wrapping_add(line));
+    }
+}
+
 /// Eight values as lanes, built in registers (a vector load right after eight
 /// scalar stores would stall on store forwarding).
 #[inline]

@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_splat, f32_at, hsum_i32, load16, load32, scales_mins_k4};
+use super::{f16_splat, f32_at, hsum_i32, load16, load32, prefetch_ahead, scales_mins_k4};
 
 /// Bytes of one group's block: eight scales and eight rows of nibbles.
 pub(in super::super) const GROUP_BLOCK_BYTES: usize = 8 * 18;
@@ -83,6 +83,10 @@ fn q4_k_rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32], gem
     let mut acc_min = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         let x = &group[b * Q4_K_GROUP_BLOCK_BYTES..(b + 1) * Q4_K_GROUP_BLOCK_BYTES];
+        // One token keeps pace with the hardware prefetcher; several do not.
+        if N > 1 {
+            prefetch_ahead(x.as_ptr(), x.len());
+        }
         let dv = _mm256_cvtph_ps(load16(x));
         let dminv = _mm256_cvtph_ps(load16(&x[16..]));
         let mut y: [&[u8]; N] = [&[]; N];
@@ -213,6 +217,10 @@ fn rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32]) {
     let mut acc = [_mm256_setzero_ps(); N];
     for b in 0..nb {
         let x = &group[b * GROUP_BLOCK_BYTES..(b + 1) * GROUP_BLOCK_BYTES];
+        // One token keeps pace with the hardware prefetcher; several do not.
+        if N > 1 {
+            prefetch_ahead(x.as_ptr(), x.len());
+        }
         // SAFETY: `x` has 16 readable bytes for the eight f16 scales.
         let dw = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(x.as_ptr().cast()) });
         // Nibbles j·4.. (low: values 4j..4j+4, high: 16 + 4j..) of every row.

@@ -20,9 +20,8 @@ use rocmforge_gguf::GgmlType;
 
 use super::super::Rows4Fn;
 use super::{
-    IQ4_NL, MXFP4, PREFETCH_BLOCKS, Q4_0, Q5_0, Q8_0, check_rows, f16_splat, hsum, load32, nibbles,
-    prefetch, q8_0_family_block_bytes as block_bytes, q8_0_family_lut, q8_0_family_scale,
-    q8_0_family_values,
+    IQ4_NL, MXFP4, Q4_0, Q5_0, Q8_0, check_rows, f16_splat, hsum, load32, nibbles, prefetch_ahead,
+    q8_0_family_block_bytes as block_bytes, q8_0_family_lut, q8_0_family_scale, q8_0_family_values,
 };
 
 /// Tokens per pass: four rows × four tokens are sixteen running sums.
@@ -97,11 +96,7 @@ fn rows4_avx2<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
             ys[t] = &acts[t][b * 34..(b + 1) * 34];
             dy[t] = f16_splat(ys[t]);
         }
-        // Four row streams per thread are more than the hardware prefetcher
-        // follows well.
-        for row in rows {
-            prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
-        }
+        prefetch_rows(rows, b * wsize);
         for (row, acc) in rows.iter().zip(acc.iter_mut()) {
             let x = &row[b * wsize..(b + 1) * wsize];
             let q = q8_0_family_values::<KIND>(x, lut);
@@ -145,9 +140,7 @@ fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
     let mut qu = [zero; 4];
     let mut dw = [_mm256_setzero_ps(); 4];
     for b in 0..nb {
-        for row in rows {
-            prefetch(row.as_ptr().wrapping_add((b + PREFETCH_BLOCKS) * wsize));
-        }
+        prefetch_rows(rows, b * wsize);
         // The four rows' blocks first, then token by token: one token's
         // activation terms are live at a time, so all of it stays in registers.
         for ((row, qu), dw) in rows.iter().zip(qu.iter_mut()).zip(dw.iter_mut()) {
@@ -174,6 +167,16 @@ fn rows4_vnni<const KIND: u8, const N: usize>(rows: &[&[u8]; 4], acts: &[&[u8]],
         }
     }
     store_sums(&acc, out);
+}
+
+/// Prefetches the weights [`super::PREFETCH_BYTES`] past offset `at` of each
+/// row: the rows follow each other, so this reaches into the next groups.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn prefetch_rows(rows: &[&[u8]; 4], at: usize) {
+    for row in rows {
+        prefetch_ahead(row.as_ptr().wrapping_add(at), 1);
+    }
 }
 
 /// `out[t * 4 + r]` = the horizontal sum of `acc[r][t]`.
