@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod gen_model;
 pub mod kernels;
 pub mod llama_cpp_data;
+pub mod load_test;
 pub mod test;
 
 use std::path::PathBuf;

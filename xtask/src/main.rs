@@ -5,11 +5,12 @@
 //! - `cargo xtask gen-model`: random-weight models with real shapes and metadata.
 //! - `cargo xtask build-kernels`: `kernels/*.hip` into code objects, cubins and PTX.
 //! - `cargo xtask bundle`: release GPU tests, CLI and `run.sh` for a GPU machine.
+//! - `cargo xtask load-test`: the server's load test, with throughput figures.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::{bundle, fetch, gen_model, kernels, test};
+use xtask::{bundle, fetch, gen_model, kernels, load_test, test};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "ROCmForge project automation")]
@@ -39,6 +40,10 @@ enum Task {
     /// CLI, the GPU tests and the transfer benchmark (kernels embedded) and
     /// `run.sh`, into target/gpu-bundle.
     Bundle(bundle::Args),
+    /// Start `rocmforge serve` and run the bounded load test against it: one
+    /// client against eight (tokens/s), then many requests at once (errors,
+    /// memory).
+    LoadTest(load_test::Args),
     /// Regenerate the checked-in raw bindings of rocmforge-hip-sys with bindgen
     /// (`--hip-include DIR --cuda-include DIR`; needs libclang).
     Bindgen {
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Task::GenModel(args) => gen_model::run(&args),
         Task::BuildKernels(args) => kernels::run(&args),
         Task::Bundle(args) => bundle::run(&args),
+        Task::LoadTest(args) => load_test::run(&args),
         Task::Bindgen { args } => bindgen(&args),
     };
     match result {

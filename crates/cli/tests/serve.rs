@@ -1,8 +1,9 @@
 //! `rocmforge serve` driven by the official `openai` Python package
 //! (`tests/server/openai_client.py`): completions, chat, streaming, stop
 //! sequences, seeds, log-probabilities, errors, cancellation, and greedy answers
-//! equal to `rocmforge run`'s, also for eight concurrent clients. Then SIGTERM
-//! must stop the server cleanly.
+//! equal to `rocmforge run`'s, also for eight concurrent clients. Then the
+//! bounded load test (`tests/server/load_test.py`): 500 requests at 16 clients,
+//! no errors, no growth in memory. SIGTERM must stop the server cleanly.
 
 mod common;
 
@@ -26,16 +27,6 @@ const PROMPTS: [&str; 8] = [
 ];
 
 const MAX_TOKENS: usize = 24;
-
-/// Kills the server if the test ends early.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn python_has_openai() -> bool {
     Command::new("python3")
@@ -88,15 +79,66 @@ fn openai_client_drives_the_server() {
     std::fs::write(&expected_path, expected.to_string()).unwrap();
 
     let key = "test-key";
+    let (mut server, base) = start(&model, key);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/server/openai_client.py");
+    let client = Command::new("python3")
+        .arg(&script)
+        .args(["--base-url", &base, "--api-key", key, "--expected"])
+        .arg(&expected_path)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&expected_path).unwrap();
+    println!("{}", String::from_utf8_lossy(&client.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&client.stderr));
+    assert!(client.status.success(), "the openai client's checks failed");
+
+    stop(&mut server);
+}
+
+#[test]
+fn load_test_completes_without_errors_or_memory_growth() {
+    let Some(model) = cached_gemma("load_test_completes_without_errors_or_memory_growth") else {
+        return;
+    };
+    let key = "load-key";
+    let (mut server, base) = start(&model, key);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/server/load_test.py");
+    let pid = server.child.id().to_string();
+    let load = Command::new("python3")
+        .arg(&script)
+        .args(["--base-url", &base, "--api-key", key, "--pid", &pid])
+        .args(["--requests", "500", "--concurrency", "16", "--max-tokens", "8"])
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&load.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&load.stderr));
+    assert!(load.status.success(), "the load test failed");
+    stop(&mut server);
+}
+
+/// A running `rocmforge serve` on a free port, and the thread reading its log.
+struct Server {
+    child: Child,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server on the CPU with `key`; returns it and its base URL.
+fn start(model: &Path, key: &str) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
         .args(["serve", "--device", "cpu", "--port", "0", "-c", "1024"])
         .args(["--parallel", "8", "--api-key", key, "-m"])
-        .arg(&model)
+        .arg(model)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let mut server = Server(child);
     // Read the server's log on a thread: the address first, everything kept.
     let (tx, rx) = mpsc::channel();
     let log = std::thread::spawn(move || {
@@ -110,43 +152,29 @@ fn openai_client_drives_the_server() {
         }
         all
     });
+    let server = Server {
+        child,
+        log: Some(log),
+    };
     let base = rx
         .recv_timeout(Duration::from_secs(120))
         .expect("the server prints its address");
+    (server, base)
+}
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/server/openai_client.py");
-    let client = Command::new("python3")
-        .arg(&script)
-        .args(["--base-url", &base, "--api-key", key, "--expected"])
-        .arg(&expected_path)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&expected_path).unwrap();
-    println!("{}", String::from_utf8_lossy(&client.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&client.stderr));
-    assert!(client.status.success(), "the openai client's checks failed");
-
-    // SIGTERM: the server stops taking requests, finishes, and exits 0.
-    let pid = server.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+/// SIGTERM: the server stops taking requests, finishes, and exits 0.
+fn stop(server: &mut Server) {
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
+        if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not stop"
-        );
+        assert!(started.elapsed() < Duration::from_secs(30), "the server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let log = log.join().unwrap();
+    let log = server.log.take().unwrap().join().unwrap();
     assert!(status.success(), "exit {status}: {log}");
     assert!(log.contains("shutting down"), "{log}");
 }
