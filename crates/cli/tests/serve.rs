@@ -107,7 +107,14 @@ fn load_test_completes_without_errors_or_memory_growth() {
     let load = Command::new("python3")
         .arg(&script)
         .args(["--base-url", &base, "--api-key", key, "--pid", &pid])
-        .args(["--requests", "500", "--concurrency", "16", "--max-tokens", "8"])
+        .args([
+            "--requests",
+            "500",
+            "--concurrency",
+            "16",
+            "--max-tokens",
+            "8",
+        ])
         .output()
         .unwrap();
     println!("{}", String::from_utf8_lossy(&load.stdout));
@@ -165,13 +172,22 @@ fn start(model: &Path, key: &str) -> (Server, String) {
 /// SIGTERM: the server stops taking requests, finishes, and exits 0.
 fn stop(server: &mut Server) {
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let started = Instant::now();
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the server did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the server did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let log = server.log.take().unwrap().join().unwrap();

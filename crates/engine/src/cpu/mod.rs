@@ -297,9 +297,33 @@ impl CpuBackend {
                     &self.v[row * v_dim..(row + 1) * v_dim],
                 );
             }
-            if span.n > 0 {
-                self.attend(step, seq.kv, *span);
+        }
+        if let [seq] = batch {
+            let attend = Self::attend_fn(self.precision, step, spans[0]);
+            attend(seq.kv, &self.q, &mut self.attention_scratch, &mut self.attn);
+        } else {
+            // Several sequences: each on its own task (a decode step's single
+            // query per sequence leaves too little to split by heads).
+            let attn_dim = c.n_head * hdv;
+            let mut outs: Vec<&mut [f32]> = Vec::with_capacity(spans.len());
+            let mut rest = &mut self.attn[..];
+            for span in spans {
+                let (out, tail) = rest.split_at_mut(span.n * attn_dim);
+                outs.push(out);
+                rest = tail;
             }
+            let (q, precision) = (&self.q, self.precision);
+            batch
+                .par_iter()
+                .zip(spans)
+                .zip(outs)
+                .filter(|((_, span), _)| span.n > 0)
+                .for_each_init(
+                    attention::Scratch::default,
+                    |scratch, ((seq, &span), out)| {
+                        Self::attend_fn(precision, step, span)(seq.kv, q, scratch, out);
+                    },
+                );
         }
         resize(&mut self.o, n * e);
         linear::linear_many(
@@ -313,9 +337,14 @@ impl CpuBackend {
         ops::add_assign(&mut self.x, &self.o);
     }
 
-    /// Attention of one sequence's tokens over its cache (their keys and values
-    /// already stored), into their rows of `self.attn`.
-    fn attend(&mut self, step: &Step, kv: &KvCache, span: Span) {
+    /// Attention of one sequence's tokens (rows `span` of the queries) over
+    /// its cache, their keys and values already stored: a function of the
+    /// cache, all queries, scratch space and the sequence's output rows.
+    fn attend_fn(
+        precision: AttentionPrecision,
+        step: &Step,
+        span: Span,
+    ) -> impl Fn(&KvCache, &[f32], &mut attention::Scratch, &mut [f32]) + use<> {
         let Step {
             model,
             plan,
@@ -325,14 +354,14 @@ impl CpuBackend {
         } = *step;
         let c = &model.config;
         let (hd, hdv) = (c.head_dim, c.head_dim_v);
-        let (q_dim, attn_dim) = (c.n_head * hd, c.n_head * hdv);
+        let q_dim = c.n_head * hd;
         let Span { start, offset, n } = span;
         // Attention of every (token, head) pair over the cached positions.
         // ggml's CPU flash attention: batches of fewer than 64 queries take its
         // f16 path, larger ones its f32 tiled path. Following it keeps logits
         // close to llama.cpp's.
         let total = start + n;
-        let half_precision = self.precision == AttentionPrecision::LlamaCpp && n < FLASH_ATTN_TILE;
+        let half_precision = precision == AttentionPrecision::LlamaCpp && n < FLASH_ATTN_TILE;
         let geometry = attention::Geometry {
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
@@ -346,15 +375,17 @@ impl CpuBackend {
                 plan.attn_scale
             },
         };
-        attention::attend(
-            geometry,
-            &self.q[offset * q_dim..(offset + n) * q_dim],
-            kv.keys(il, total),
-            kv.values(il, total),
-            half_precision,
-            &mut self.attention_scratch,
-            &mut self.attn[offset * attn_dim..(offset + n) * attn_dim],
-        );
+        move |kv, q, scratch, out| {
+            attention::attend(
+                geometry,
+                &q[offset * q_dim..(offset + n) * q_dim],
+                kv.keys(il, total),
+                kv.values(il, total),
+                half_precision,
+                scratch,
+                &mut out[..n * geometry.n_head * hdv],
+            );
+        }
     }
 
     fn feed_forward(&mut self, step: &Step, n: usize) {

@@ -2,10 +2,11 @@
 //! steps, each step one [`Backend::forward_batch`] over every running sequence.
 //!
 //! A [`Scheduler`] owns a thread that owns the backend. Each loop it drops
-//! requests whose client has gone (their caches freed at once), starts one
-//! waiting request (its prompt evaluated alone, exactly as `rocmforge run`
-//! evaluates it, then its first token sampled), and runs one decode step for all
-//! running sequences. Tokens go back through each request's [`EventSink`].
+//! requests whose client has gone (their caches freed at once), starts waiting
+//! requests up to a budget of prompt tokens (each prompt evaluated alone,
+//! exactly as `rocmforge run` evaluates it, then its first token sampled), and
+//! runs one decode step for all running sequences. Tokens go back through each
+//! request's [`EventSink`].
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -437,6 +438,10 @@ fn refuse_all(error: &str, rx: Receiver<Command>, stats: &SchedulerStats) {
     }
 }
 
+/// Prompt tokens evaluated between two decode steps at most, unless a single
+/// prompt is longer (as llama.cpp's default batch size).
+const PREFILL_BUDGET: usize = 512;
+
 /// The scheduler thread's state.
 struct Loop<'m, 's> {
     model: &'m Model,
@@ -485,9 +490,17 @@ impl<'m, 's> Loop<'m, 's> {
                 self.handle(command);
             }
             self.drop_cancelled();
-            if self.running.len() < max_batch
-                && let Some(request) = self.waiting.pop_front()
+            // Start waiting requests while there is room, up to a budget of
+            // prompt tokens per step (at least one request), so that a burst of
+            // arrivals joins the batch together while long prompts do not hold
+            // up the running sequences for more than about one budget's time.
+            let mut budget = PREFILL_BUDGET;
+            while self.running.len() < max_batch
+                && let Some(next) = self.waiting.front()
+                && (budget == PREFILL_BUDGET || next.prompt.len() <= budget)
             {
+                budget = budget.saturating_sub(next.prompt.len());
+                let request = self.waiting.pop_front().expect("a waiting request");
                 self.stats.queued.fetch_sub(1, Ordering::AcqRel);
                 self.start(backend, *request);
             }
