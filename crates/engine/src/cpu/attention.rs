@@ -82,14 +82,31 @@ pub fn attend(
 ) {
     let (hd, hdv, kq_scale) = (g.head_dim, g.head_dim_v, g.kq_scale);
     let (q_dim, k_dim, v_dim) = (g.n_head * hd, g.n_head_kv * hd, g.n_head_kv * hdv);
+    // Only the positions some query sees are widened: from the first query's
+    // window on (a sliding-window layer deep in a long context sees a small
+    // part of its cache), from the start of that position's tile for the
+    // tiled kernel, whose tiles stay where ggml's are.
+    let total = keys.len() / k_dim;
+    let first_seen = g.window.map_or(0, |w| (g.start + 1).saturating_sub(w));
+    let base = if half_precision {
+        first_seen
+    } else {
+        first_seen / KV_TILE * KV_TILE
+    };
+    let (keys, values) = (&keys[base * k_dim..], &values[base * v_dim..]);
     if half_precision {
         widen(keys, &mut scratch.keys);
     } else {
         widen_key_tiles(keys, g.n_head_kv, hd, &mut scratch.keys);
     }
     widen(values, &mut scratch.values);
-    let (keys, values) = (&scratch.keys[..], &scratch.values[..]);
-    let tiles = (keys.len() / (g.n_head_kv * hd)).div_ceil(KV_TILE).max(1);
+    let values = &scratch.values[..values.len()];
+    let keys = if half_precision {
+        &scratch.keys[..keys.len()]
+    } else {
+        &scratch.keys[..]
+    };
+    let tiles = (total - base).div_ceil(KV_TILE).max(1);
     let group = g.n_head / g.n_head_kv;
     out.par_chunks_mut(hdv)
         .enumerate()
@@ -99,16 +116,21 @@ pub fn attend(
             let pos = g.start + t;
             let first = g.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
-            let value =
-                |p: usize| &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv];
+            // The widened copies start at position `base`.
+            let value = |p: usize| {
+                let p = p - base;
+                &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv]
+            };
             if half_precision {
-                let key =
-                    |p: usize| &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd];
+                let key = |p: usize| {
+                    let p = p - base;
+                    &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd]
+                };
                 attend_f16(query, kq_scale, first..pos + 1, key, value, buffers, out);
             } else {
                 let key_tile = |b: usize| {
                     let len = hd * KV_TILE;
-                    &keys[(kv_head * tiles + b) * len..][..len]
+                    &keys[(kv_head * tiles + b - base / KV_TILE) * len..][..len]
                 };
                 attend_tiled(query, kq_scale, first..pos + 1, key_tile, value, out);
             }
@@ -315,10 +337,14 @@ fn round_to_f16(values: &mut [f32], tmp: &mut [f16]) {
     tmp.convert_to_f32_slice(values);
 }
 
+/// `src` widened into the first `src.len()` values of `dst` (which only grows:
+/// what lies beyond is stale and unused).
 fn widen(src: &[f16], dst: &mut Vec<f32>) {
-    dst.clear();
-    dst.resize(src.len(), 0.0);
-    dst.par_chunks_mut(1 << 14)
+    if dst.len() < src.len() {
+        dst.resize(src.len(), 0.0);
+    }
+    dst[..src.len()]
+        .par_chunks_mut(1 << 14)
         .zip(src.par_chunks(1 << 14))
         .for_each(|(d, s)| s.convert_to_f32_slice(d));
 }
@@ -343,5 +369,100 @@ unsafe fn axpy_avx2(s: f32, v: &[f32], out: &mut [f32]) {
 fn axpy_portable(s: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
         *o = x.mul_add(s, *o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::f16;
+
+    use super::{Geometry, Scratch, attend};
+
+    /// Softmax attention in f64 over positions `first..=pos`.
+    fn reference(q: &[f32], keys: &[f16], values: &[f16], g: Geometry, t: usize) -> Vec<f64> {
+        let (hd, hdv) = (g.head_dim, g.head_dim_v);
+        let (k_dim, v_dim) = (g.n_head_kv * hd, g.n_head_kv * hdv);
+        let pos = g.start + t;
+        let first = g.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let mut out = Vec::new();
+        for head in 0..g.n_head {
+            let kv = head / (g.n_head / g.n_head_kv);
+            let query = &q[(t * g.n_head + head) * hd..][..hd];
+            let scores: Vec<f64> = (first..=pos)
+                .map(|p| {
+                    let key = &keys[p * k_dim + kv * hd..][..hd];
+                    let dot: f64 = query
+                        .iter()
+                        .zip(key)
+                        .map(|(a, b)| f64::from(*a) * f64::from(b.to_f32()))
+                        .sum();
+                    dot * f64::from(g.kq_scale)
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = weights.iter().sum();
+            for d in 0..hdv {
+                let v: f64 = (first..=pos)
+                    .zip(&weights)
+                    .map(|(p, w)| w * f64::from(values[p * v_dim + kv * hdv + d].to_f32()))
+                    .sum();
+                out.push(v / sum);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn sliding_windows_deep_in_the_cache_attend_to_their_positions() {
+        // 200 cached positions, windows of 5 and 100 (neither starting on a
+        // tile boundary), one query (f16 path) and 70 queries (tiled path).
+        let mut seed = 7u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 2001) as f32 / 1000.0 - 1.0
+        };
+        let (n_head, n_head_kv, hd) = (4, 2, 32);
+        let total = 200;
+        let keys: Vec<f16> = (0..total * n_head_kv * hd)
+            .map(|_| f16::from_f32(next()))
+            .collect();
+        let values: Vec<f16> = (0..total * n_head_kv * hd)
+            .map(|_| f16::from_f32(next()))
+            .collect();
+        for (n, window) in [(1, 5), (70, 5), (1, 100), (70, 100)] {
+            let g = Geometry {
+                n_head,
+                n_head_kv,
+                head_dim: hd,
+                head_dim_v: hd,
+                start: total - n,
+                window: Some(window),
+                kq_scale: 0.5,
+            };
+            let q: Vec<f32> = (0..n * n_head * hd).map(|_| next()).collect();
+            let mut out = vec![f32::NAN; n * n_head * hd];
+            attend(
+                g,
+                &q,
+                &keys,
+                &values,
+                n < 64,
+                &mut Scratch::default(),
+                &mut out,
+            );
+            for t in 0..n {
+                let want = reference(&q, &keys, &values, g, t);
+                let got = &out[t * n_head * hd..][..n_head * hd];
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (f64::from(*g) - w).abs() < 5e-3,
+                        "n {n}, window {window}, query {t}, value {i}: {g} vs {w}"
+                    );
+                }
+            }
+        }
     }
 }
