@@ -8,7 +8,8 @@ Usage: load_test.py --base-url URL --api-key KEY --pid PID
 1. Load: after a warm-up, REQUESTS requests (completions and chats, whole and
    streamed, varied prompts) at CONCURRENCY clients; every one must succeed,
    and the server's resident memory afterwards must not exceed what it was after
-   the warm-up by more than a small allowance (allocator noise).
+   the warm-up by more than a small allowance (allocator noise). It is also
+   printed halfway: a leak grows with the requests served.
 2. With --throughput: generated tokens per second with one client at a time
    against eight at once (greedy, fixed lengths), and their ratio.
 
@@ -161,20 +162,29 @@ def main():
         print(f"throughput (median round): 1 client {sequential:.1f} tokens/s, 8 clients "
               f"{concurrent8:.1f} tokens/s ({speedup:.2f}x)")
 
-    _, _, warm_errors = run_many(client, model, 2 * args.concurrency, args.concurrency, args.max_tokens)
+    # The warm-up lets every worker thread and the allocator reach their
+    # working sizes; after it, memory must stay put.
+    warm = max(8 * args.concurrency, 64)
+    _, _, warm_errors = run_many(client, model, warm, args.concurrency, args.max_tokens)
     rss_before = rss_kb(args.pid)
-    seconds, tokens, errors = run_many(client, model, args.requests, args.concurrency,
-                                       args.max_tokens, offset=1000)
+    half = args.requests // 2
+    seconds1, tokens1, errors = run_many(client, model, half, args.concurrency, args.max_tokens,
+                                         offset=1000)
+    rss_half = rss_kb(args.pid)
+    seconds2, tokens2, errors2 = run_many(client, model, args.requests - half, args.concurrency,
+                                          args.max_tokens, offset=1000 + half)
     time.sleep(0.5)
     rss_after = rss_kb(args.pid)
-    errors += warm_errors
+    seconds, tokens = seconds1 + seconds2, tokens1 + tokens2
+    errors += errors2 + warm_errors
     result.update(requests=args.requests, concurrency=args.concurrency, seconds=seconds,
                   generated_tokens=tokens, errors=len(errors), rss_before_kb=rss_before,
-                  rss_after_kb=rss_after)
+                  rss_half_kb=rss_half, rss_after_kb=rss_after)
     print(f"load: {args.requests} requests at concurrency {args.concurrency} in {seconds:.1f} s "
           f"({args.requests / seconds:.1f} requests/s, {tokens / seconds:.1f} tokens/s), "
-          f"{len(errors)} errors")
-    print(f"memory: {rss_before / 1024:.1f} MiB after the warm-up, {rss_after / 1024:.1f} MiB after the run")
+          f"{len(errors)} errors (after {warm} warm-up requests)")
+    print(f"memory: {rss_before / 1024:.1f} MiB after the warm-up, {rss_half / 1024:.1f} MiB halfway, "
+          f"{rss_after / 1024:.1f} MiB after the run")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)
