@@ -99,8 +99,14 @@ pub fn attend(
     } else {
         widen_key_tiles(keys, g.n_head_kv, hd, &mut scratch.keys);
     }
-    widen(values, &mut scratch.values);
-    let values = &scratch.values[..values.len()];
+    // The f16 kernel reads the values as they are cached (converting them in
+    // its accumulation loop, as ggml's `vec_mad_f16` does); the tiled one
+    // wants them widened.
+    let values16 = values;
+    if !half_precision {
+        widen(values, &mut scratch.values);
+    }
+    let values = &scratch.values[..if half_precision { 0 } else { values.len() }];
     let keys = if half_precision {
         &scratch.keys[..keys.len()]
     } else {
@@ -116,7 +122,7 @@ pub fn attend(
             let pos = g.start + t;
             let first = g.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let query = &q[t * q_dim + head * hd..t * q_dim + (head + 1) * hd];
-            // The widened copies start at position `base`.
+            // The copies start at position `base`.
             let value = |p: usize| {
                 let p = p - base;
                 &values[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv]
@@ -126,7 +132,11 @@ pub fn attend(
                     let p = p - base;
                     &keys[p * k_dim + kv_head * hd..p * k_dim + (kv_head + 1) * hd]
                 };
-                attend_f16(query, kq_scale, first..pos + 1, key, value, buffers, out);
+                let value16 = |p: usize| {
+                    let p = p - base;
+                    &values16[p * v_dim + kv_head * hdv..p * v_dim + (kv_head + 1) * hdv]
+                };
+                attend_f16(query, kq_scale, first..pos + 1, key, value16, buffers, out);
             } else {
                 let key_tile = |b: usize| {
                     let len = hd * KV_TILE;
@@ -141,24 +151,22 @@ pub fn attend(
 struct Buffers {
     query: Vec<f32>,
     acc16: Vec<f16>,
-    acc: Vec<f32>,
 }
 
-/// ggml's `flash_attn_ext_f16_one_chunk` for an f16 cache.
+/// ggml's `flash_attn_ext_f16_one_chunk` for an f16 cache: the query rounded to
+/// f16, the weighted values summed in f16 (`vec_scale_f16`, `vec_mad_f16`).
 fn attend_f16<'a>(
     query: &[f32],
     kq_scale: f32,
     range: std::ops::Range<usize>,
     key: impl Fn(usize) -> &'a [f32],
-    value: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f16],
     b: &mut Buffers,
     out: &mut [f32],
 ) {
     b.query.clear();
     b.query
         .extend(query.iter().map(|&x| f16::from_f32(x).to_f32()));
-    b.acc.clear();
-    b.acc.resize(out.len(), 0.0);
     b.acc16.clear();
     b.acc16.resize(out.len(), f16::ZERO);
     let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
@@ -168,18 +176,90 @@ fn attend_f16<'a>(
         if s > max {
             ms = (max - s).exp();
             max = s;
-            b.acc.iter_mut().for_each(|a| *a *= ms);
-            round_to_f16(&mut b.acc, &mut b.acc16);
+            scale_f16(&mut b.acc16, ms);
         } else {
             vs = (s - max).exp();
         }
-        axpy(vs, value(p), &mut b.acc);
-        round_to_f16(&mut b.acc, &mut b.acc16);
+        mad_f16(&mut b.acc16, value(p), vs);
         sum = sum.mul_add(ms, vs);
     }
     let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
-    for (o, a) in out.iter_mut().zip(&b.acc) {
-        *o = a * inv;
+    for (o, a) in out.iter_mut().zip(&b.acc16) {
+        *o = a.to_f32() * inv;
+    }
+}
+
+/// `acc = f16(acc · s)`, ggml's `vec_scale_f16`.
+fn scale_f16(acc: &mut [f16], s: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if super::quant_dot::simd_level() == super::quant_dot::Level::Avx2 {
+        // SAFETY: `simd_level` found AVX2, FMA and F16C on this CPU.
+        return unsafe { f16_avx2::scale(acc, s) };
+    }
+    for a in acc {
+        *a = f16::from_f32(a.to_f32() * s);
+    }
+}
+
+/// `acc = f16(fma(v, s, acc))`, ggml's `vec_mad_f16`.
+fn mad_f16(acc: &mut [f16], v: &[f16], s: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if super::quant_dot::simd_level() == super::quant_dot::Level::Avx2 {
+        // SAFETY: `simd_level` found AVX2, FMA and F16C on this CPU.
+        return unsafe { f16_avx2::mad(acc, v, s) };
+    }
+    for (a, x) in acc.iter_mut().zip(v) {
+        *a = f16::from_f32(x.to_f32().mul_add(s, a.to_f32()));
+    }
+}
+
+/// The f16 accumulation steps with F16C conversions, eight values at a time
+/// (each value computed as the scalar forms compute it).
+#[cfg(target_arch = "x86_64")]
+mod f16_avx2 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    /// Round to nearest, ties to even, as `f16::from_f32` and ggml's conversions.
+    const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT;
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn scale(acc: &mut [f16], s: f32) {
+        let sv = _mm256_set1_ps(s);
+        let mut chunks = acc.chunks_exact_mut(8);
+        for a in &mut chunks {
+            let a: &mut [f16; 8] = a.try_into().expect("chunks of eight");
+            // SAFETY: `a` is eight f16 values, 16 bytes, read and written whole.
+            unsafe {
+                let x = _mm256_cvtph_ps(_mm_loadu_si128(a.as_ptr().cast()));
+                let y = _mm256_cvtps_ph::<ROUND>(_mm256_mul_ps(x, sv));
+                _mm_storeu_si128(a.as_mut_ptr().cast(), y);
+            }
+        }
+        for a in chunks.into_remainder() {
+            *a = f16::from_f32(a.to_f32() * s);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn mad(acc: &mut [f16], v: &[f16], s: f32) {
+        let sv = _mm256_set1_ps(s);
+        let n = acc.len().min(v.len()) / 8 * 8;
+        for (a, x) in acc[..n].chunks_exact_mut(8).zip(v[..n].chunks_exact(8)) {
+            let a: &mut [f16; 8] = a.try_into().expect("chunks of eight");
+            let x: &[f16; 8] = x.try_into().expect("chunks of eight");
+            // SAFETY: `a` and `x` are eight f16 values each, 16 bytes.
+            unsafe {
+                let xv = _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().cast()));
+                let av = _mm256_cvtph_ps(_mm_loadu_si128(a.as_ptr().cast()));
+                let y = _mm256_cvtps_ph::<ROUND>(_mm256_fmadd_ps(xv, sv, av));
+                _mm_storeu_si128(a.as_mut_ptr().cast(), y);
+            }
+        }
+        for (a, x) in acc[n..].iter_mut().zip(&v[n..]) {
+            *a = f16::from_f32(x.to_f32().mul_add(s, a.to_f32()));
+        }
     }
 }
 
@@ -331,12 +411,6 @@ fn dot_ggml_order_portable(a: &[f32], b: &[f32]) -> f32 {
     sum as f32
 }
 
-/// Rounds every value to the nearest f16 (through `tmp`).
-fn round_to_f16(values: &mut [f32], tmp: &mut [f16]) {
-    tmp.convert_from_f32_slice(values);
-    tmp.convert_to_f32_slice(values);
-}
-
 /// `src` widened into the first `src.len()` values of `dst` (which only grows:
 /// what lies beyond is stale and unused).
 fn widen(src: &[f16], dst: &mut Vec<f32>) {
@@ -347,29 +421,6 @@ fn widen(src: &[f16], dst: &mut Vec<f32>) {
         .par_chunks_mut(1 << 14)
         .zip(src.par_chunks(1 << 14))
         .for_each(|(d, s)| s.convert_to_f32_slice(d));
-}
-
-/// `out += s · v`, fused multiply-adds as ggml's `vec_mad`.
-fn axpy(s: f32, v: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        return unsafe { axpy_avx2(s, v, out) };
-    }
-    axpy_portable(s, v, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn axpy_avx2(s: f32, v: &[f32], out: &mut [f32]) {
-    axpy_portable(s, v, out);
-}
-
-#[inline(always)]
-fn axpy_portable(s: f32, v: &[f32], out: &mut [f32]) {
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o = x.mul_add(s, *o);
-    }
 }
 
 #[cfg(test)]
@@ -411,6 +462,31 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn f16_accumulation_steps_round_as_the_scalar_forms() {
+        // 37 values: four vectors of eight and a tail, over a range of sizes.
+        let acc: Vec<f16> = (0..37)
+            .map(|i| f16::from_f32((i as f32 - 18.0) * 0.731))
+            .collect();
+        let v: Vec<f16> = (0..37)
+            .map(|i| f16::from_f32(1.0 / (i as f32 + 0.37)))
+            .collect();
+        for s in [0.0f32, 0.3, 1.0, 7.77e-3, 123.4] {
+            let mut got = acc.clone();
+            super::scale_f16(&mut got, s);
+            let want: Vec<f16> = acc.iter().map(|a| f16::from_f32(a.to_f32() * s)).collect();
+            assert_eq!(got, want, "scale by {s}");
+            let mut got = acc.clone();
+            super::mad_f16(&mut got, &v, s);
+            let want: Vec<f16> = acc
+                .iter()
+                .zip(&v)
+                .map(|(a, x)| f16::from_f32(x.to_f32().mul_add(s, a.to_f32())))
+                .collect();
+            assert_eq!(got, want, "multiply-add by {s}");
+        }
     }
 
     #[test]
