@@ -2,9 +2,11 @@
 //! exactly the logits they get decoded alone, whatever else is in the batch,
 //! while sequences join and leave it.
 
+mod common;
+
 use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, SequenceBatch};
-use xtask::gen_model::{self, Arch, FileType, Shape};
+use xtask::gen_model::{Arch, FileType};
 
 fn argmax(logits: &[f32]) -> u32 {
     (0..logits.len())
@@ -46,20 +48,7 @@ fn batched_sequences_decode_as_they_do_alone() {
         (Arch::Qwen3, FileType::Q4KM),
         (Arch::Gemma3, FileType::Q4KM),
     ] {
-        let path = std::env::temp_dir().join(format!(
-            "rocmforge-batched-{}-{arch:?}-{file_type:?}.gguf",
-            std::process::id()
-        ));
-        gen_model::run(&gen_model::Args {
-            arch,
-            shape: Shape::Tiny,
-            file_type,
-            out: path.clone(),
-            seed: 11,
-        })
-        .unwrap();
-        let model = Model::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let model = common::tiny_model(arch, file_type, 11);
         let plan = ExecutionPlan::new(&model);
         let vocab = model.config.n_vocab as u32;
         let steps = 10;

@@ -3,10 +3,12 @@
 //! parallel product may run a step of another. Their logits must equal those of
 //! the same sessions run one after the other.
 
+mod common;
+
 use std::thread;
 
 use rocmforge_engine::{Model, Session};
-use xtask::gen_model::{self, Arch, FileType, Shape};
+use xtask::gen_model::{Arch, FileType};
 
 /// Every position's logits of `prompt` and then `steps` greedy tokens.
 fn decode(model: &Model, prompt: &[u32], steps: usize) -> Vec<Vec<f32>> {
@@ -28,20 +30,7 @@ fn decode(model: &Model, prompt: &[u32], steps: usize) -> Vec<Vec<f32>> {
 fn concurrent_sessions_decode_as_sequential_ones() {
     // Q4_0 (regrouped rows) and Q4_K_M (regrouped Q4_K, other types as they are).
     for file_type in [FileType::Q4_0, FileType::Q4KM] {
-        let path = std::env::temp_dir().join(format!(
-            "rocmforge-concurrent-{}-{file_type:?}.gguf",
-            std::process::id()
-        ));
-        gen_model::run(&gen_model::Args {
-            arch: Arch::Llama,
-            shape: Shape::Tiny,
-            file_type,
-            out: path.clone(),
-            seed: 5,
-        })
-        .unwrap();
-        let model = Model::open(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        let model = common::tiny_model(Arch::Llama, file_type, 5);
         let vocab = model.config.n_vocab as u32;
         let prompts: Vec<Vec<u32>> = (0..6)
             .map(|s| (0..5 + s).map(|i| (i * 31 + s * 7 + 3) % vocab).collect())

@@ -4,28 +4,16 @@
 //! does) and as close to the plain f64 reference as the CPU is. Without a usable GPU each test says so and
 //! passes (CI has none).
 
+mod common;
+
 use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::gpu::{GpuBackend, Residency};
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, reference};
 use rocmforge_hip::Device;
-use xtask::gen_model::{self, Arch, FileType, Shape};
+use xtask::gen_model::{Arch, FileType};
 
 fn tiny_model(arch: Arch, file_type: FileType) -> Model {
-    let path = std::env::temp_dir().join(format!(
-        "rocmforge-gpu-{}-{arch:?}-{file_type:?}.gguf",
-        std::process::id()
-    ));
-    gen_model::run(&gen_model::Args {
-        arch,
-        shape: Shape::Tiny,
-        file_type,
-        out: path.clone(),
-        seed: 11,
-    })
-    .unwrap();
-    let model = Model::open(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    model
+    common::tiny_model(arch, file_type, 11)
 }
 
 /// ‖got − want‖₂ / ‖want‖₂.

@@ -1,6 +1,8 @@
 //! The continuous-batching scheduler: answers equal single-sequence generation,
 //! limits and stop strings hold, cancelled requests leave, a full queue refuses.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, OnceLock};
@@ -12,26 +14,12 @@ use rocmforge_engine::scheduler::{
     Event, EventSink, FinishReason, Request, Scheduler, SchedulerConfig, SubmitError,
 };
 use rocmforge_engine::{Backend, GenerateOptions, Model, Session};
-use xtask::gen_model::{self, Arch, FileType, Shape};
+use xtask::gen_model::{Arch, FileType};
 
 fn model() -> Arc<Model> {
     static MODEL: OnceLock<Arc<Model>> = OnceLock::new();
     MODEL
-        .get_or_init(|| {
-            let path = std::env::temp_dir()
-                .join(format!("rocmforge-scheduler-{}.gguf", std::process::id()));
-            gen_model::run(&gen_model::Args {
-                arch: Arch::Qwen2,
-                shape: Shape::Tiny,
-                file_type: FileType::Q4KM,
-                out: path.clone(),
-                seed: 3,
-            })
-            .unwrap();
-            let model = Model::open(&path).unwrap();
-            std::fs::remove_file(&path).unwrap();
-            Arc::new(model)
-        })
+        .get_or_init(|| Arc::new(common::tiny_model(Arch::Qwen2, FileType::Q4KM, 3)))
         .clone()
 }
 

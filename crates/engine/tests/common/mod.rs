@@ -34,3 +34,31 @@ pub fn cached(relative: &str, test: &str) -> Option<PathBuf> {
 
 /// The Gemma 3 270M Q4_K_M file.
 pub const GEMMA: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// A tiny random-weight model of `arch` stored as `file_type` (as `cargo xtask
+/// gen-model --shape tiny` writes it), opened from a temporary file that is
+/// removed again.
+pub fn tiny_model(
+    arch: xtask::gen_model::Arch,
+    file_type: xtask::gen_model::FileType,
+    seed: u64,
+) -> rocmforge_engine::Model {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "rocmforge-test-{}-{}-{arch:?}-{file_type:?}.gguf",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    xtask::gen_model::run(&xtask::gen_model::Args {
+        arch,
+        shape: xtask::gen_model::Shape::Tiny,
+        file_type,
+        out: path.clone(),
+        seed,
+    })
+    .unwrap();
+    let model = rocmforge_engine::Model::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    model
+}
