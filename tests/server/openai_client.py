@@ -184,7 +184,8 @@ def main():
         client.completions.create(model=model, prompt="word " * 5000, max_tokens=4)
         check(False, "a prompt longer than the context is refused")
     except openai.BadRequestError as e:
-        check(e.status_code == 400 and "context" in str(e), f"a prompt longer than the context is a 400 ({e.body['message']})")
+        check(e.status_code == 400 and "context" in str(e) and e.body["param"] == "prompt",
+              f"a prompt longer than the context is a 400 ({e.body['message']})")
     try:
         client.completions.create(model=model, prompt="x", temperature=float("nan"))
         check(False, "NaN temperature is refused")

@@ -217,7 +217,16 @@ fn submit(
         .collect();
     request.ignore_eos = fields.ignore_eos.unwrap_or(false);
     request.top_logprobs = top_logprobs;
-    state.scheduler.submit(request)?;
+    state.scheduler.submit(request).map_err(|error| {
+        let mut error = ApiError::from(error);
+        if error.code == Some("context_length_exceeded") {
+            error.param = Some(match endpoint {
+                Endpoint::Completions => "prompt",
+                Endpoint::Chat => "messages",
+            });
+        }
+        error
+    })?;
     let prefix = match endpoint {
         Endpoint::Completions => "cmpl",
         Endpoint::Chat => "chatcmpl",

@@ -89,7 +89,7 @@ impl From<SubmitError> for ApiError {
             },
             SubmitError::PromptTooLong { .. } => Self {
                 code: Some("context_length_exceeded"),
-                ..Self::invalid_param("messages", message)
+                ..Self::invalid(message)
             },
             SubmitError::EmptyPrompt => Self::invalid_param("prompt", message),
             SubmitError::Sampler(_) => Self::invalid(message),
