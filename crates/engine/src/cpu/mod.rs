@@ -95,11 +95,23 @@ impl Backend for CpuBackend {
         // handing its work over from the calling thread and sleeping until it
         // is done (Gemma 3 270M: 77 -> 99 tokens/s on two cores). Prompts, whose
         // products are large, measured no faster so, and keep starting outside.
+        let firsts: Vec<usize> = batch
+            .iter()
+            .map(|s| match s.tokens.len() {
+                0 => 0,
+                n => s.which.first_output(n),
+            })
+            .collect();
         let rows: usize = batch.iter().map(|s| s.tokens.len()).sum();
+        if let [seq] = batch
+            && rows > UBATCH
+        {
+            return self.forward_in_ubatches(model, plan, seq, firsts[0], logits);
+        }
         if rows <= DECODE_ROWS {
-            rayon::scope(|_| self.forward_rows(model, plan, batch, logits, summation))
+            rayon::scope(|_| self.forward_rows(model, plan, batch, &firsts, logits, summation))
         } else {
-            self.forward_rows(model, plan, batch, logits, summation)
+            self.forward_rows(model, plan, batch, &firsts, logits, summation)
         }
     }
 }
@@ -126,11 +138,51 @@ struct Step<'a> {
 }
 
 impl CpuBackend {
+    /// A long prompt in passes of [`UBATCH`] tokens, as llama.cpp splits a
+    /// batch into micro-batches: activations stay small (a 4k prompt would
+    /// otherwise hold about 120 MB of them at once) and every pass rounds as
+    /// llama.cpp's does. `first_out`: the first token whose logits are wanted.
+    fn forward_in_ubatches(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        seq: &mut SequenceBatch<'_>,
+        first_out: usize,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        check_batch(model, seq.kv.len(), seq.kv.capacity(), seq.tokens)?;
+        logits.clear();
+        let mut pass_logits = Vec::new();
+        for (i, tokens) in seq.tokens.chunks(UBATCH).enumerate() {
+            let start = i * UBATCH;
+            let first = first_out.clamp(start, start + tokens.len()) - start;
+            let mut pass = [SequenceBatch {
+                kv: &mut *seq.kv,
+                tokens,
+                which: seq.which,
+            }];
+            let firsts = [first];
+            self.forward_rows(
+                model,
+                plan,
+                &mut pass,
+                &firsts,
+                &mut pass_logits,
+                Summation::Batch,
+            )?;
+            logits.extend_from_slice(&pass_logits);
+        }
+        Ok(())
+    }
+
+    /// One forward pass over every sequence's tokens; `firsts[i]`: sequence
+    /// `i`'s first token whose logits are wanted (its length for none).
     fn forward_rows(
         &mut self,
         model: &Model,
         plan: &ExecutionPlan,
         batch: &mut [SequenceBatch<'_>],
+        firsts: &[usize],
         logits: &mut Vec<f32>,
         summation: Summation,
     ) -> Result<(), EngineError> {
@@ -141,13 +193,11 @@ impl CpuBackend {
         // and each row's position.
         let mut outputs = Vec::new();
         let mut positions = Vec::new();
-        for seq in batch.iter() {
+        for (seq, &first) in batch.iter().zip(firsts) {
             let start = seq.kv.len();
             check_batch(model, start, seq.kv.capacity(), seq.tokens)?;
             let (offset, n) = (positions.len(), seq.tokens.len());
-            if n > 0 {
-                outputs.extend(offset + seq.which.first_output(n)..offset + n);
-            }
+            outputs.extend(offset + first.min(n)..offset + n);
             positions.extend(start..start + n);
             spans.push(Span { start, offset, n });
         }
@@ -426,6 +476,9 @@ impl CpuBackend {
         ops::add_assign(&mut self.x, &self.o);
     }
 }
+
+/// Tokens per pass of a long prompt (llama.cpp's default `n_ubatch`).
+const UBATCH: usize = 512;
 
 /// Steps of at most this many rows (decode steps, also of several sequences)
 /// run on a worker of the thread pool.
