@@ -81,10 +81,22 @@ impl AppState {
     }
 }
 
+/// What [`run`] tells its caller as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The server listens on this address (useful with port 0).
+    Listening(SocketAddr),
+    /// SIGINT or SIGTERM came: no new connections; requests in flight finish.
+    ShuttingDown,
+}
+
 /// Serves until SIGINT or SIGTERM, then stops taking connections, lets the
-/// requests in flight finish, and stops the scheduler. Prints the address it
-/// listens on to stderr once it does.
-pub fn run(state: AppState) -> std::io::Result<()> {
+/// requests in flight finish, and stops the scheduler. `report` hears when it
+/// listens and when it starts shutting down.
+pub fn run(
+    state: AppState,
+    report: impl Fn(ServerEvent) + Send + Sync + 'static,
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,12 +106,14 @@ pub fn run(state: AppState) -> std::io::Result<()> {
     let addr = state.config.addr;
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        eprintln!("listening on http://{}", listener.local_addr()?);
+        report(ServerEvent::Listening(listener.local_addr()?));
         axum::serve(listener, router(Arc::new(state)))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                report(ServerEvent::ShuttingDown);
+            })
             .await
     });
-    eprintln!("shutting down: finishing the requests in flight");
     scheduler.shutdown();
     result
 }

@@ -10,7 +10,7 @@ use rocmforge_engine::gpu::{GpuBackend, Residency};
 use rocmforge_engine::scheduler::{Scheduler, SchedulerConfig};
 use rocmforge_engine::{Backend, EngineError, Model};
 use rocmforge_hip::Device;
-use rocmforge_server::{AppState, ServerConfig};
+use rocmforge_server::{AppState, ServerConfig, ServerEvent};
 
 use crate::args::{DeviceChoice, ResidencyArg, ServeArgs};
 
@@ -66,7 +66,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             defaults,
         },
     )?;
-    rocmforge_server::run(state)?;
+    rocmforge_server::run(state, |event| match event {
+        ServerEvent::Listening(addr) => eprintln!("listening on http://{addr}"),
+        ServerEvent::ShuttingDown => {
+            eprintln!("shutting down: finishing the requests in flight");
+        }
+    })?;
     Ok(())
 }
 
