@@ -290,7 +290,7 @@ impl CpuBackend {
             summation,
         );
         if let Some(bias) = &w.bv {
-            ops::for_each_row(&mut self.v, v_dim, |_, row| {
+            ops::for_each_row(&mut self.v, v_dim, |row| {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             });
         }
@@ -317,15 +317,15 @@ impl CpuBackend {
                 base,
                 plan.rope_freq_scale,
                 freq_factors,
-                plan.rope_style,
             );
             for head in q.chunks_exact_mut(hd) {
-                angles.apply(head);
+                angles.apply(head, plan.rope_style);
                 if plan.scale_queries {
                     head.iter_mut().for_each(|v| *v *= plan.attn_scale);
                 }
             }
-            k.chunks_exact_mut(hd).for_each(|head| angles.apply(head));
+            k.chunks_exact_mut(hd)
+                .for_each(|head| angles.apply(head, plan.rope_style));
         };
         if n == 1 {
             prepare(positions[0], &mut self.q, &mut self.k);

@@ -19,15 +19,11 @@ const ELEMENT_CHUNK: usize = 1 << 12;
 
 /// Runs `f` on every `row_len`-value row of `x`, on the thread pool when `x` is
 /// large. Each row is computed the same way either way.
-pub fn for_each_row(x: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub fn for_each_row(x: &mut [f32], row_len: usize, f: impl Fn(&mut [f32]) + Sync + Send) {
     if x.len() < PARALLEL_MIN_VALUES || x.len() == row_len {
-        x.chunks_exact_mut(row_len)
-            .enumerate()
-            .for_each(|(i, row)| f(i, row));
+        x.chunks_exact_mut(row_len).for_each(f);
     } else {
-        x.par_chunks_exact_mut(row_len)
-            .enumerate()
-            .for_each(|(i, row)| f(i, row));
+        x.par_chunks_exact_mut(row_len).for_each(f);
     }
 }
 
@@ -51,7 +47,7 @@ pub fn add_assign(x: &mut [f32], y: &[f32]) {
 
 /// `out = x / rms(x) * weight` over each row of `weight.len()` values, in place.
 pub fn rms_norm(x: &mut [f32], weight: &[f32], eps: f32) {
-    for_each_row(x, weight.len(), |_, row| rms_norm_row(row, weight, eps));
+    for_each_row(x, weight.len(), |row| rms_norm_row(row, weight, eps));
 }
 
 /// [`rms_norm`] of one row.
@@ -216,12 +212,12 @@ fn ggml_v_expf_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512
 }
 
 /// The rotation of every dimension pair at one position, as ggml's `rope_ext`
-/// without YaRN computes it: formed once per token, applied to all its heads.
+/// without YaRN computes it: formed once per token, applied to all its heads
+/// (the GPU backend uploads the same angles).
 #[derive(Debug, Clone)]
 pub struct RotaryAngles {
     /// `(sin, cos)` of each pair's angle.
     pairs: Vec<(f32, f32)>,
-    style: RopeStyle,
 }
 
 impl RotaryAngles {
@@ -232,7 +228,6 @@ impl RotaryAngles {
         base: f32,
         freq_scale: f32,
         freq_factors: Option<&[f32]>,
-        style: RopeStyle,
     ) -> Self {
         let theta_scale = base.powf(-2.0 / dims as f32);
         let mut theta = pos as f32;
@@ -243,14 +238,20 @@ impl RotaryAngles {
             pairs.push(angle.sin_cos());
             theta *= theta_scale;
         }
-        Self { pairs, style }
+        Self { pairs }
     }
 
-    /// Rotates one head vector `x` (at least as long as the rotated dimensions).
-    pub fn apply(&self, x: &mut [f32]) {
+    /// `(sin, cos)` of each rotated pair.
+    pub fn pairs(&self) -> &[(f32, f32)] {
+        &self.pairs
+    }
+
+    /// Rotates one head vector `x` (at least as long as the rotated dimensions),
+    /// pairing dimensions as `style` says.
+    pub fn apply(&self, x: &mut [f32], style: RopeStyle) {
         let half = self.pairs.len();
         for (i, &(sin, cos)) in self.pairs.iter().enumerate() {
-            let (a, b) = match self.style {
+            let (a, b) = match style {
                 RopeStyle::Interleaved => (2 * i, 2 * i + 1),
                 RopeStyle::Neox => (i, i + half),
             };
@@ -260,20 +261,6 @@ impl RotaryAngles {
             x[b] = x0.mul_add(sin, x1 * cos);
         }
     }
-}
-
-/// Rotary position embedding of one head vector `x` (length ≥ `dims`) at
-/// position `pos`, as ggml's `rope_ext` without YaRN.
-pub fn rope(
-    x: &mut [f32],
-    pos: usize,
-    dims: usize,
-    base: f32,
-    freq_scale: f32,
-    freq_factors: Option<&[f32]>,
-    style: RopeStyle,
-) {
-    RotaryAngles::at(pos, dims, base, freq_scale, freq_factors, style).apply(x);
 }
 
 /// Softmax of `x` in place (max-subtracted, f64 sum as ggml).
@@ -304,7 +291,7 @@ mod tests {
     #[test]
     fn rope_at_position_zero_is_identity() {
         let mut x = vec![1.0, 2.0, 3.0, 4.0];
-        rope(&mut x, 0, 4, 10_000.0, 1.0, None, RopeStyle::Neox);
+        RotaryAngles::at(0, 4, 10_000.0, 1.0, None).apply(&mut x, RopeStyle::Neox);
         assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
     }
 

@@ -235,8 +235,8 @@ impl<'m> GpuBackend<'m> {
     }
 }
 
-/// `cos, sin` of every rotated pair at `pos`, exactly as the CPU backend computes
-/// them (`cpu::ops::rope`).
+/// `cos, sin` of every rotated pair at `pos`, the CPU backend's angles
+/// (`cpu::ops::RotaryAngles`).
 fn rope_table(
     pos: usize,
     dims: usize,
@@ -244,16 +244,11 @@ fn rope_table(
     freq_scale: f32,
     factors: Option<&[f32]>,
 ) -> Vec<f32> {
-    let theta_scale = base.powf(-2.0 / dims as f32);
-    let mut theta = pos as f32;
-    let mut table = Vec::with_capacity(dims);
-    for i in 0..dims / 2 {
-        let factor = factors.map_or(1.0, |f| f[i]);
-        let (sin, cos) = (freq_scale * theta / factor).sin_cos();
-        table.extend([cos, sin]);
-        theta *= theta_scale;
-    }
-    table
+    crate::cpu::ops::RotaryAngles::at(pos, dims, base, freq_scale, factors)
+        .pairs()
+        .iter()
+        .flat_map(|&(sin, cos)| [cos, sin])
+        .collect()
 }
 
 impl GpuBackend<'_> {
