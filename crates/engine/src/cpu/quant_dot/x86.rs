@@ -756,8 +756,7 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
         "activation row length"
     );
     let m4 = _mm256_set1_epi8(0x0f);
-    let mut acc = [_mm256_setzero_ps(); N];
-    let mut acc_min = [_mm256_setzero_ps(); N];
+    let mut sums = Q4kSums::<N>::new(gemm);
     for b in 0..nb {
         let mut x: [&[u8]; 8] = [&[]; 8];
         let mut x_dmin: [&[u8]; 8] = [&[]; 8];
@@ -785,18 +784,7 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
                 lane(7),
             );
         }
-        let mut y: [&[u8]; N] = [&[]; N];
-        let mut dd = [_mm256_setzero_ps(); N];
-        let mut dm = [_mm256_setzero_ps(); N];
-        for t in 0..N {
-            y[t] = &acts[t][b * 292..(b + 1) * 292];
-            let dy = _mm256_set1_ps(f32_at(y[t]));
-            dd[t] = _mm256_mul_ps(dv, dy);
-            dm[t] = _mm256_mul_ps(dminv, dy);
-        }
-        // Block totals of the tokens summed per super-block.
-        let mut s_block = [_mm256_setzero_si256(); N];
-        let mut m_block = [_mm256_setzero_si256(); N];
+        let y = sums.start_block(acts, b, dv, dminv);
         for j in 0..4 {
             let mut v = [[_mm256_setzero_si256(); 2]; 8];
             let mut sc = [[_mm256_setzero_si256(); 2]; 8];
@@ -811,8 +799,8 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
                     _mm256_set1_epi16(i16::from(sm[r][2 * j + 1])),
                 ];
             }
-            for t in 0..N {
-                let (y0, y1) = (load32(&y[t][4 + 64 * j..]), load32(&y[t][36 + 64 * j..]));
+            for (t, &yt) in y.iter().enumerate() {
+                let (y0, y1) = (load32(&yt[4 + 64 * j..]), load32(&yt[36 + 64 * j..]));
                 let mut p = [_mm256_setzero_si256(); 8];
                 for r in 0..8 {
                     let a = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r][0], y0), sc[r][0]);
@@ -820,9 +808,8 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
                     p[r] = _mm256_add_epi32(a, b);
                 }
                 let s = sum_rows8(&p);
-                let bsum = |i: usize| {
-                    i32::from(i16::from_le_bytes([y[t][260 + 2 * i], y[t][261 + 2 * i]]))
-                };
+                let bsum =
+                    |i: usize| i32::from(i16::from_le_bytes([yt[260 + 2 * i], yt[261 + 2 * i]]));
                 let (k0, k1) = (2 * j, 2 * j + 1);
                 let m = _mm256_add_epi32(
                     _mm256_mullo_epi32(
@@ -834,24 +821,104 @@ fn q4_k_rows8<const KIND: u8, const N: usize>(
                         _mm256_set1_epi32(bsum(2 * k1) + bsum(2 * k1 + 1)),
                     ),
                 );
-                if t < gemm {
-                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dd[t], acc[t]);
-                    acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dm[t], acc_min[t]);
-                } else {
-                    s_block[t] = _mm256_add_epi32(s_block[t], s);
-                    m_block[t] = _mm256_add_epi32(m_block[t], m);
-                }
+                sums.add(t, s, m);
             }
         }
-        for t in gemm.min(N)..N {
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_block[t]), dd[t], acc[t]);
-            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m_block[t]), dm[t], acc_min[t]);
+        sums.end_block();
+    }
+    sums.store(out);
+}
+
+/// The running sums of eight Q4_K rows times `N` tokens, added as llama.cpp's
+/// repacked kernels add them: tokens of 4-token groups (the first `gemm`) per
+/// pair of sub-blocks, the others per super-block; the mins' share apart and
+/// subtracted at the end. Shared by the plain and the interleaved kernels.
+struct Q4kSums<const N: usize> {
+    gemm: usize,
+    acc: [__m256; N],
+    acc_min: [__m256; N],
+    /// The current super-block's d·dy and dmin·dy per token.
+    dd: [__m256; N],
+    dm: [__m256; N],
+    /// The current super-block's integer totals of the per-super-block tokens.
+    s_block: [__m256i; N],
+    m_block: [__m256i; N],
+}
+
+impl<const N: usize> Q4kSums<N> {
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn new(gemm: usize) -> Self {
+        Self {
+            gemm,
+            acc: [_mm256_setzero_ps(); N],
+            acc_min: [_mm256_setzero_ps(); N],
+            dd: [_mm256_setzero_ps(); N],
+            dm: [_mm256_setzero_ps(); N],
+            s_block: [_mm256_setzero_si256(); N],
+            m_block: [_mm256_setzero_si256(); N],
         }
     }
-    for t in 0..N {
-        let o = &mut out[t * 8..t * 8 + 8];
-        // SAFETY: `o` holds eight f32; the store has no alignment requirement.
-        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(acc[t], acc_min[t])) };
+
+    /// Starts super-block `b` with the rows' scales `dv` and mins `dminv`;
+    /// returns each token's Q8_K block.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn start_block<'a>(
+        &mut self,
+        acts: &[&'a [u8]],
+        b: usize,
+        dv: __m256,
+        dminv: __m256,
+    ) -> [&'a [u8]; N] {
+        let mut y: [&[u8]; N] = [&[]; N];
+        for t in 0..N {
+            y[t] = &acts[t][b * 292..(b + 1) * 292];
+            let dy = _mm256_set1_ps(f32_at(y[t]));
+            self.dd[t] = _mm256_mul_ps(dv, dy);
+            self.dm[t] = _mm256_mul_ps(dminv, dy);
+            self.s_block[t] = _mm256_setzero_si256();
+            self.m_block[t] = _mm256_setzero_si256();
+        }
+        y
+    }
+
+    /// Adds token `t`'s integer sums of one pair of sub-blocks: `s` of
+    /// scale·q·y, `m` of min·Σy, one row per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn add(&mut self, t: usize, s: __m256i, m: __m256i) {
+        if t < self.gemm {
+            self.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), self.dd[t], self.acc[t]);
+            self.acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), self.dm[t], self.acc_min[t]);
+        } else {
+            self.s_block[t] = _mm256_add_epi32(self.s_block[t], s);
+            self.m_block[t] = _mm256_add_epi32(self.m_block[t], m);
+        }
+    }
+
+    /// Ends the super-block: the per-super-block tokens add their totals.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn end_block(&mut self) {
+        for t in self.gemm.min(N)..N {
+            let (s, m) = (self.s_block[t], self.m_block[t]);
+            self.acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), self.dd[t], self.acc[t]);
+            self.acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), self.dm[t], self.acc_min[t]);
+        }
+    }
+
+    /// `out[t * 8 + r]`: row `r`'s result for token `t`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn store(&self, out: &mut [f32]) {
+        for t in 0..N {
+            let o = &mut out[t * 8..t * 8 + 8];
+            // SAFETY: `o` holds eight f32; the store has no alignment requirement.
+            unsafe {
+                _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(self.acc[t], self.acc_min[t]))
+            };
+        }
     }
 }
 

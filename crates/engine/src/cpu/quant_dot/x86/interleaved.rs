@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_splat, f32_at, hsum_i32, load16, load32, prefetch_ahead, scales_mins_k4};
+use super::{Q4kSums, f16_splat, hsum_i32, load16, load32, prefetch_ahead, scales_mins_k4};
 
 /// Bytes of one group's block: eight scales and eight rows of nibbles.
 pub(in super::super) const GROUP_BLOCK_BYTES: usize = 8 * 18;
@@ -79,8 +79,7 @@ fn q4_k_rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32], gem
     );
     let m4 = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
-    let mut acc = [_mm256_setzero_ps(); N];
-    let mut acc_min = [_mm256_setzero_ps(); N];
+    let mut sums = Q4kSums::<N>::new(gemm);
     for b in 0..nb {
         let x = &group[b * Q4_K_GROUP_BLOCK_BYTES..(b + 1) * Q4_K_GROUP_BLOCK_BYTES];
         // One token keeps pace with the hardware prefetcher; several do not.
@@ -89,17 +88,7 @@ fn q4_k_rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32], gem
         }
         let dv = _mm256_cvtph_ps(load16(x));
         let dminv = _mm256_cvtph_ps(load16(&x[16..]));
-        let mut y: [&[u8]; N] = [&[]; N];
-        let mut dd = [_mm256_setzero_ps(); N];
-        let mut dm = [_mm256_setzero_ps(); N];
-        for t in 0..N {
-            y[t] = &acts[t][b * 292..(b + 1) * 292];
-            let dy = _mm256_set1_ps(f32_at(y[t]));
-            dd[t] = _mm256_mul_ps(dv, dy);
-            dm[t] = _mm256_mul_ps(dminv, dy);
-        }
-        let mut s_block = [zero; N];
-        let mut m_block = [zero; N];
+        let y = sums.start_block(acts, b, dv, dminv);
         for j in 0..4 {
             let (k0, k1) = (2 * j, 2 * j + 1);
             let (sc0, sc1) = (lanes_u8(&x[32 + 8 * k0..]), lanes_u8(&x[32 + 8 * k1..]));
@@ -111,8 +100,8 @@ fn q4_k_rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32], gem
                 low[quad] = _mm256_and_si256(q, m4);
                 high[quad] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
             }
-            for t in 0..N {
-                let ys = &y[t][4..260];
+            for (t, &yt) in y.iter().enumerate() {
+                let ys = &yt[4..260];
                 let (mut p0, mut p1) = (zero, zero);
                 for quad in 0..8 {
                     let (a, c) = (64 * j + 4 * quad, 64 * j + 32 + 4 * quad);
@@ -122,32 +111,18 @@ fn q4_k_rows8<const N: usize>(group: &[u8], acts: &[&[u8]], out: &mut [f32], gem
                     p1 = _mm256_dpbusd_epi32(p1, high[quad], _mm256_set1_epi32(hi));
                 }
                 let s = _mm256_add_epi32(_mm256_mullo_epi32(p0, sc0), _mm256_mullo_epi32(p1, sc1));
-                let bsum = |i: usize| {
-                    i32::from(i16::from_le_bytes([y[t][260 + 2 * i], y[t][261 + 2 * i]]))
-                };
+                let bsum =
+                    |i: usize| i32::from(i16::from_le_bytes([yt[260 + 2 * i], yt[261 + 2 * i]]));
                 let m = _mm256_add_epi32(
                     _mm256_mullo_epi32(mn0, _mm256_set1_epi32(bsum(2 * k0) + bsum(2 * k0 + 1))),
                     _mm256_mullo_epi32(mn1, _mm256_set1_epi32(bsum(2 * k1) + bsum(2 * k1 + 1))),
                 );
-                if t < gemm {
-                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), dd[t], acc[t]);
-                    acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), dm[t], acc_min[t]);
-                } else {
-                    s_block[t] = _mm256_add_epi32(s_block[t], s);
-                    m_block[t] = _mm256_add_epi32(m_block[t], m);
-                }
+                sums.add(t, s, m);
             }
         }
-        for t in gemm.min(N)..N {
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s_block[t]), dd[t], acc[t]);
-            acc_min[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m_block[t]), dm[t], acc_min[t]);
-        }
+        sums.end_block();
     }
-    for t in 0..N {
-        let o = &mut out[t * 8..t * 8 + 8];
-        // SAFETY: `o` holds eight f32; the store has no alignment requirement.
-        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(acc[t], acc_min[t])) };
-    }
+    sums.store(out);
 }
 
 /// [`q4_k_rows8`] for `acts.len()` tokens (1 to 8). Only call it when
