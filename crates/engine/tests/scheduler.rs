@@ -23,6 +23,17 @@ fn model() -> Arc<Model> {
         .clone()
 }
 
+/// A scheduler on the CPU backend over the test model.
+fn start(max_batch: usize, queue_capacity: usize, context: usize) -> (Arc<Model>, Scheduler) {
+    let model = model();
+    let config = SchedulerConfig {
+        max_batch,
+        queue_capacity,
+        context,
+    };
+    (model.clone(), Scheduler::start(model, config, cpu))
+}
+
 fn cpu(_: &Model) -> Result<Box<dyn Backend + '_>, rocmforge_engine::EngineError> {
     Ok(Box::new(CpuBackend::new()))
 }
@@ -112,13 +123,7 @@ fn alone(model: &Model, prompt: &[u32], sampler: SamplerConfig, max: usize) -> (
 
 #[test]
 fn concurrent_requests_answer_as_alone() {
-    let model = model();
-    let config = SchedulerConfig {
-        max_batch: 4,
-        queue_capacity: 16,
-        context: 128,
-    };
-    let scheduler = Scheduler::start(model.clone(), config, cpu);
+    let (model, scheduler) = start(4, 16, 128);
     let samplers = [
         SamplerConfig::greedy(),
         SamplerConfig {
@@ -153,13 +158,7 @@ fn concurrent_requests_answer_as_alone() {
 
 #[test]
 fn limits_stop_strings_and_errors() {
-    let model = model();
-    let config = SchedulerConfig {
-        max_batch: 2,
-        queue_capacity: 2,
-        context: 32,
-    };
-    let scheduler = Scheduler::start(model.clone(), config, cpu);
+    let (model, scheduler) = start(2, 2, 32);
 
     // max_tokens.
     let (sink, rx, _) = client();
@@ -234,13 +233,7 @@ fn limits_stop_strings_and_errors() {
 
 #[test]
 fn cancelled_requests_leave_and_a_full_queue_refuses() {
-    let model = model();
-    let config = SchedulerConfig {
-        max_batch: 1,
-        queue_capacity: 2,
-        context: 128,
-    };
-    let scheduler = Scheduler::start(model.clone(), config, cpu);
+    let (model, scheduler) = start(1, 2, 128);
     // A long request occupies the one slot; its client goes away after a token.
     let (sink, rx, gone) = client();
     let mut request = Request::new(prompt(&model, 0), SamplerConfig::greedy(), sink);
