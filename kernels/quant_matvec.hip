@@ -313,14 +313,20 @@ RF_KERNEL void rf_quantize_q8_k(const float* __restrict__ x, rf_u8* __restrict__
 // and y quantized into `q` as rf_quantize_q8_0 / rf_quantize_q8_k do.
 // void rf_rms_norm_q8_0(float* x, const float* o, const float* w, float* y, uint8_t* q,
 //                       float eps, unsigned int cols)   (and rf_rms_norm_q8_k)
-// One row: grid = (1, 1, 1), a 1-D block of whole warps, cols * 4 bytes of dynamic
-// shared memory; cols a multiple of the block format's 32 (256) values.
+// One block per row (row r: x, o and y from r * cols, q from its r * cols / 32 (256)
+// blocks): grid = (rows, 1, 1), a 1-D block of whole warps, cols * 4 bytes of
+// dynamic shared memory; cols a multiple of the block format's 32 (256) values.
 template <void (*Block)(const float*, rf_u8*, rf_u32), int Values, int Bytes>
 __device__ static __forceinline__ void rf_rms_norm_q(float* __restrict__ x, const float* __restrict__ o,
                                                      const float* __restrict__ w, float* __restrict__ y,
                                                      rf_u8* __restrict__ q, float eps, rf_u32 cols) {
     extern __shared__ float rf_row[];
     __shared__ float scratch[RF_MAX_WARPS];
+    const rf_u64 first = (rf_u64)blockIdx.x * cols;
+    x += first;
+    o = o != nullptr ? o + first : nullptr;
+    y += first;
+    q += (rf_u64)blockIdx.x * (cols / Values) * Bytes;
     float sum_sq = 0.0f;
 #pragma unroll 4
     for (rf_u32 c = threadIdx.x; c < cols; c += blockDim.x) {
@@ -511,24 +517,40 @@ __device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8
 // One row per warp, on quantized activations (`a`: the row's activation blocks):
 // the lanes take the row's parts in turn (unrolled, so that each lane has several
 // loads in flight), then the warp adds its lanes' shares; no block barrier. (A
-// block per row measured 3-5 % slower at decode on an H100.)
+// block per row measured 3-5 % slower at decode on an H100.) With Cols > 1 the
+// warp multiplies the row by n <= Cols activation vectors (one per sequence of a
+// batch, `a` holding them one after another) while it has the row's blocks at
+// hand, each summed in the same order as alone: y[j * rows + row] for vector j.
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
-          int BlockValues>
+          int BlockValues, int Cols>
 __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
                                                        float* __restrict__ y, const float* __restrict__ bias,
-                                                       rf_u32 row, rf_u32 cols) {
+                                                       rf_u32 row, rf_u32 rows, rf_u32 cols, rf_u32 n) {
     const rf_u32 lane = rf_lane_id();
     const rf_u32 blocks = cols / BlockValues;
+    const rf_u64 act_stride = (rf_u64)blocks * ActBytes;
     const rf_u8* wr = w + (rf_u64)row * blocks * BlockBytes;
-    float sum = 0.0f;
-#pragma unroll 4
+    float sum[Cols];
+#pragma unroll
+    for (int j = 0; j < Cols; ++j) sum[j] = 0.0f;
+    // Several vectors already give each lane loads in flight: unrolled only alone.
+#pragma unroll(Cols == 1 ? 4 : 1)
     for (rf_u32 t = lane; t < blocks * Parts; t += RF_WARP_SIZE) {
         const rf_u32 b = t / Parts;
-        sum += Part(wr + (rf_u64)b * BlockBytes, a + (rf_u64)b * ActBytes, (int)(t % Parts));
+        const rf_u8* wb = wr + (rf_u64)b * BlockBytes;
+        const rf_u8* ab = a + (rf_u64)b * ActBytes;
+#pragma unroll
+        for (int j = 0; j < Cols; ++j) {
+            if (Cols == 1 || (rf_u32)j < n) sum[j] += Part(wb, ab + j * act_stride, (int)(t % Parts));
+        }
     }
-    sum = rf_warp_sum(sum);
-    if (lane == 0) {
-        y[row] = bias != nullptr ? sum + bias[row] : sum;
+#pragma unroll
+    for (int j = 0; j < Cols; ++j) {
+        if (Cols > 1 && (rf_u32)j >= n) break;
+        const float s = rf_warp_sum(sum[j]);
+        if (lane == 0) {
+            y[(rf_u64)j * rows + row] = bias != nullptr ? s + bias[row] : s;
+        }
     }
 }
 
@@ -545,30 +567,32 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
     if (row >= rows) {
         return; // the whole warp: `row` is the same for all its lanes
     }
-    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w, a, y, nullptr, row, cols);
+    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, 1>(w, a, y, nullptr, row, rows, cols, 1);
 }
 
 // Three products of one input in one launch (Q, K and V; or gate and up with
-// rows2 = 0): rows 0 .. rows0 are w0's, the next rows1 w1's, then w2's.
+// rows2 = 0): rows 0 .. rows0 are w0's, the next rows1 w1's, then w2's; each for
+// n <= Cols input vectors (see rf_matvec_q_row).
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
-          int BlockValues>
+          int BlockValues, int Cols>
 __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2,
                                                     const rf_u8* a, float* y0, float* y1, float* y2,
                                                     const float* b0, const float* b1, const float* b2,
-                                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
+                                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols,
+                                                    rf_u32 n) {
     rf_u32 row = rf_warp_row();
     if (row < rows0) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w0, a, y0, b0, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w0, a, y0, b0, row, rows0, cols, n);
         return;
     }
     row -= rows0;
     if (row < rows1) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w1, a, y1, b1, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w1, a, y1, b1, row, rows1, cols, n);
         return;
     }
     row -= rows1;
     if (row < rows2) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues>(w2, a, y2, b2, row, cols);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w2, a, y2, b2, row, rows2, cols, n);
     }
 }
 
@@ -604,27 +628,61 @@ RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u3
 RF_KERNEL void rf_matvec3_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                  rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
 }
 RF_KERNEL void rf_matvec3_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                  rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
 }
 RF_KERNEL void rf_matvec3_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                  rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
 }
 RF_KERNEL void rf_matvec3_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                  rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
 }
 RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                  rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols);
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+}
+
+// Batched decode: up to RF_MV_BATCH sequences' tokens through the same weights.
+// void rf_matvec3x8_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2, rows0, rows1,
+//                             rows2, cols, unsigned int n)
+// As rf_matvec3_<type>_q8 for n <= RF_MV_BATCH activation vectors: xq holds the n
+// vectors' blocks one after another, y_i[j][rows_i] vector j's products. Each
+// output is summed exactly as the one-vector kernel sums it. Launch as the
+// one-vector kernel.
+#define RF_MV_BATCH 8
+RF_KERNEL void rf_matvec3x8_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                   float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+}
+RF_KERNEL void rf_matvec3x8_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                   float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+}
+RF_KERNEL void rf_matvec3x8_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                   float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+}
+RF_KERNEL void rf_matvec3x8_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                   float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+}
+RF_KERNEL void rf_matvec3x8_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
+                                   float* y1, float* y2, const float* b0, const float* b1, const float* b2,
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

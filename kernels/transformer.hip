@@ -22,24 +22,15 @@ __device__ static __forceinline__ void rf_rope_head(float* head, const float* cs
     }
 }
 
-// void rf_rope_store_f32(float* q, float* k, const float* v, const float* cs,
-//                        uint16_t* k_cache, uint16_t* v_cache, const unsigned int* pos,
-//                        unsigned int n_head_q, unsigned int n_head_k, unsigned int head_dim,
-//                        unsigned int head_dim_v, unsigned int rope_dims, unsigned int neox)
-// For each token row: rotates the query heads q[row][n_head_q][head_dim] and the
-// key heads k[row][n_head_k][head_dim] with that row's table cs[row][head_dim] (see
-// rf_rope_head), and stores the rotated keys and the values v[row][n_head_k][head_dim_v]
-// as f16 into row pos[0] + row of the caches (the first position read from device
-// memory, for replayed graphs). grid = (n_head_q + 2 * n_head_k, rows, 1): blocks
-// take query heads, then key heads, then value heads.
-RF_KERNEL void rf_rope_store_f32(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ v,
-                                 const float* __restrict__ cs, rf_half* __restrict__ k_cache,
-                                 rf_half* __restrict__ v_cache, const rf_u32* __restrict__ pos,
-                                 rf_u32 n_head_q, rf_u32 n_head_k, rf_u32 head_dim, rf_u32 head_dim_v,
-                                 rf_u32 rope_dims, rf_u32 neox) {
-    const rf_u32 h = blockIdx.x;
-    const rf_u64 row = blockIdx.y;
-    const rf_u64 at = (rf_u64)pos[0] + row;
+// One block of the rope-and-store kernels: token `row`'s head `h` (query heads,
+// then key heads, then value heads), its keys and values stored at position `at`
+// of k_cache / v_cache.
+__device__ static __forceinline__ void rf_rope_store_head(float* __restrict__ q, float* __restrict__ k,
+                                                          const float* __restrict__ v, const float* __restrict__ cs,
+                                                          rf_half* __restrict__ k_cache, rf_half* __restrict__ v_cache,
+                                                          rf_u64 at, rf_u64 row, rf_u32 h, rf_u32 n_head_q,
+                                                          rf_u32 n_head_k, rf_u32 head_dim, rf_u32 head_dim_v,
+                                                          rf_u32 rope_dims, rf_u32 neox) {
     if (h < n_head_q) {
         rf_rope_head(q + (row * n_head_q + h) * head_dim, cs + row * head_dim, rope_dims, neox);
     } else if (h < n_head_q + n_head_k) {
@@ -55,6 +46,43 @@ RF_KERNEL void rf_rope_store_f32(float* __restrict__ q, float* __restrict__ k, c
         rf_half* dst = v_cache + (at * n_head_k + vh) * head_dim_v;
         for (rf_u32 d = threadIdx.x; d < head_dim_v; d += blockDim.x) dst[d] = rf_float_to_half(head[d]);
     }
+}
+
+// void rf_rope_store_f32(float* q, float* k, const float* v, const float* cs,
+//                        uint16_t* k_cache, uint16_t* v_cache, const unsigned int* pos,
+//                        unsigned int n_head_q, unsigned int n_head_k, unsigned int head_dim,
+//                        unsigned int head_dim_v, unsigned int rope_dims, unsigned int neox)
+// For each token row of one sequence: rotates the query heads q[row][n_head_q][head_dim]
+// and the key heads k[row][n_head_k][head_dim] with that row's table cs[row][head_dim]
+// (see rf_rope_head), and stores the rotated keys and the values
+// v[row][n_head_k][head_dim_v] as f16 into row pos[0] + row of the caches (the first
+// position read from device memory). grid = (n_head_q + 2 * n_head_k, rows, 1):
+// blocks take query heads, then key heads, then value heads.
+RF_KERNEL void rf_rope_store_f32(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ v,
+                                 const float* __restrict__ cs, rf_half* __restrict__ k_cache,
+                                 rf_half* __restrict__ v_cache, const rf_u32* __restrict__ pos,
+                                 rf_u32 n_head_q, rf_u32 n_head_k, rf_u32 head_dim, rf_u32 head_dim_v,
+                                 rf_u32 rope_dims, rf_u32 neox) {
+    const rf_u64 row = blockIdx.y;
+    rf_rope_store_head(q, k, v, cs, k_cache, v_cache, (rf_u64)pos[0] + row, row, blockIdx.x, n_head_q, n_head_k,
+                       head_dim, head_dim_v, rope_dims, neox);
+}
+
+// void rf_rope_store_seqs_f32(float* q, float* k, const float* v, const float* cs,
+//                             const uint64_t* k_caches, const uint64_t* v_caches,
+//                             const unsigned int* pos, unsigned int n_head_q, ...)
+// rf_rope_store_f32 for one token of each of `rows` sequences: row r's keys and
+// values go to position pos[r] of the caches at addresses k_caches[r] and
+// v_caches[r] (all read from device memory, so that a captured decode step can be
+// replayed for any positions and sequences). grid = (n_head_q + 2 * n_head_k, rows, 1).
+RF_KERNEL void rf_rope_store_seqs_f32(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ v,
+                                      const float* __restrict__ cs, const rf_u64* __restrict__ k_caches,
+                                      const rf_u64* __restrict__ v_caches, const rf_u32* __restrict__ pos,
+                                      rf_u32 n_head_q, rf_u32 n_head_k, rf_u32 head_dim, rf_u32 head_dim_v,
+                                      rf_u32 rope_dims, rf_u32 neox) {
+    const rf_u64 row = blockIdx.y;
+    rf_rope_store_head(q, k, v, cs, (rf_half*)k_caches[row], (rf_half*)v_caches[row], pos[row], row, blockIdx.x,
+                       n_head_q, n_head_k, head_dim, head_dim_v, rope_dims, neox);
 }
 
 // void rf_swiglu_f32(float* gate, const float* up, unsigned long long n)
@@ -82,29 +110,25 @@ __device__ static __forceinline__ float rf_round_half(float x) {
 // at most RF_ATTEND_DIMS * RF_WARP_SIZE (256 on 32-lane warps).
 #define RF_ATTEND_DIMS 8
 
-// void rf_attend_f16_at(const float* q, const uint16_t* k, const uint16_t* v, float* out,
-//                       float* scores, unsigned int n_head, unsigned int n_head_kv,
-//                       unsigned int head_dim, unsigned int head_dim_v,
-//                       const unsigned int* span, unsigned int stride, float scale)
-// One query position: for each head h, out[h] = softmax(scale * q[h] . k[j]) v[j]
-// over the cached positions span[0] <= j < span[1] (read from device memory, so
-// that a captured graph can be replayed for every position). k[pos][n_head_kv][head_dim]
-// and v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
-// groups of n_head / n_head_kv; scores has n_head rows of `stride` >= span[1] floats.
+// One query position of one sequence (the body of rf_attend_f16_seqs): for each
+// head h = blockIdx.x, out[h] = softmax(scale * q[h] . k[j]) v[j] over the cached
+// positions first <= j < total. k[pos][n_head_kv][head_dim] and
+// v[pos][n_head_kv][head_dim_v] hold f16; query heads share key/value heads in
+// groups of n_head / n_head_kv; scores has n_head rows of `stride` >= total floats.
 // The query is rounded to f16 as the cache is; scores, softmax and the weighted sum
 // are f32. Each warp takes positions in turn (its lanes split the head's
 // dimensions), then the block's threads split the weighted sum over dimensions and
-// groups of positions. grid = (n_head, 1, 1), 1-D blocks of whole warps (256).
-RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __restrict__ k,
-                                const rf_half* __restrict__ v, float* __restrict__ out,
-                                float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv,
-                                rf_u32 head_dim, rf_u32 head_dim_v, const rf_u32* __restrict__ span,
-                                rf_u32 stride, float scale) {
+// groups of positions.
+__device__ static __forceinline__ void rf_attend_f16_one(const float* __restrict__ q,
+                                                          const rf_half* __restrict__ k,
+                                                          const rf_half* __restrict__ v, float* __restrict__ out,
+                                                          float* __restrict__ scores, rf_u32 n_head,
+                                                          rf_u32 n_head_kv, rf_u32 head_dim, rf_u32 head_dim_v,
+                                                          rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
     __shared__ float scratch[RF_MAX_WARPS];
     __shared__ float part[RF_MAX_BLOCK_THREADS];
     const rf_u32 h = blockIdx.x;
     const rf_u32 kvh = h / (n_head / n_head_kv);
-    const rf_u32 first = span[0], total = span[1];
     const rf_u32 lane = rf_lane_id(), warps = blockDim.x / RF_WARP_SIZE;
     const float* qh = q + (rf_u64)h * head_dim;
     float* s = scores + (rf_u64)h * stride;
@@ -155,6 +179,27 @@ RF_KERNEL void rf_attend_f16_at(const float* __restrict__ q, const rf_half* __re
             out[(rf_u64)h * head_dim_v + d] = acc / sum;
         }
     }
+}
+
+// void rf_attend_f16_seqs(const float* q, const uint64_t* k_caches, const uint64_t* v_caches,
+//                        float* out, float* scores, unsigned int n_head, unsigned int n_head_kv,
+//                        unsigned int head_dim, unsigned int head_dim_v,
+//                        const unsigned int* spans, unsigned int stride, float scale)
+// One query token of each of `rows` sequences (a decode step): row r attends the
+// positions spans[2r] <= j < spans[2r + 1] of the caches at addresses k_caches[r]
+// and v_caches[r] (see rf_attend_f16_one; everything that changes between steps is
+// read from device memory, so that a captured step can be replayed). q[r][n_head][head_dim],
+// out[r][n_head][head_dim_v], scores[r][n_head][stride]. grid = (n_head, rows, 1),
+// 1-D blocks of whole warps (256).
+RF_KERNEL void rf_attend_f16_seqs(const float* __restrict__ q, const rf_u64* __restrict__ k_caches,
+                                  const rf_u64* __restrict__ v_caches, float* __restrict__ out,
+                                  float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
+                                  rf_u32 head_dim_v, const rf_u32* __restrict__ spans, rf_u32 stride,
+                                  float scale) {
+    const rf_u64 r = blockIdx.y;
+    rf_attend_f16_one(q + r * n_head * head_dim, (const rf_half*)k_caches[r], (const rf_half*)v_caches[r],
+                      out + r * n_head * head_dim_v, scores + r * n_head * stride, n_head, n_head_kv, head_dim,
+                      head_dim_v, spans[2 * r], spans[2 * r + 1], stride, scale);
 }
 
 // void rf_attend_rows_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,

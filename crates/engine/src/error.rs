@@ -48,10 +48,13 @@ pub enum EngineError {
     /// A GPU operation failed.
     #[error(transparent)]
     Gpu(#[from] rocmforge_hip::Error),
-    /// The model does not fit in the device's free memory.
-    #[error("the model needs {needed} bytes of GPU memory, {free} are free")]
+    /// The model (or the key/value caches asked for) does not fit in the
+    /// device's free memory.
+    #[error("{what} need {needed} bytes of GPU memory, {free} are free")]
     DoesNotFit {
-        /// Bytes the weights need.
+        /// What needs the memory: "the model's weights", "key/value caches".
+        what: &'static str,
+        /// Bytes needed.
         needed: u64,
         /// Bytes free on the device.
         free: u64,

@@ -96,6 +96,12 @@ impl<'m> Session<'m> {
         self.model
     }
 
+    /// The backend it evaluates on (to run other sequences on the same one,
+    /// as `rocmforge bench --parallel` does).
+    pub fn backend_mut(&mut self) -> &mut (dyn Backend + 'm) {
+        &mut *self.backend
+    }
+
     /// Positions evaluated so far.
     pub fn len(&self) -> usize {
         self.kv.len()

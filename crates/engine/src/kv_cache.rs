@@ -5,16 +5,27 @@
 //! time, up to the capacity: a sequence holds memory for what it has seen, and
 //! gives it back when it is dropped (a server's finished or cancelled request).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use half::f16;
 
 use crate::config::ModelConfig;
+
+/// A new cache identity.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Positions by which the cache grows.
 pub const KV_BLOCK: usize = 256;
 
 /// Keys and values of the positions a sequence has seen.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KvCache {
+    /// Tells sequences apart for backends that keep their keys and values
+    /// elsewhere (the GPU's per-sequence device caches): unique per cache.
+    id: u64,
     capacity: usize,
     len: usize,
     k_stride: usize,
@@ -28,6 +39,7 @@ impl KvCache {
     /// taken as positions are stored).
     pub fn new(config: &ModelConfig, capacity: usize) -> Self {
         Self {
+            id: next_id(),
             capacity,
             len: 0,
             k_stride: config.n_head_kv * config.head_dim,
@@ -35,6 +47,12 @@ impl KvCache {
             keys: vec![Vec::new(); config.n_layer],
             values: vec![Vec::new(); config.n_layer],
         }
+    }
+
+    /// This cache's identity, unique among the caches of the process (a clone
+    /// gets its own).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Positions stored.
@@ -108,5 +126,21 @@ impl KvCache {
         (self.keys.iter().map(Vec::len).sum::<usize>()
             + self.values.iter().map(Vec::len).sum::<usize>())
             * 2
+    }
+}
+
+/// A copy of the keys and values with an identity of its own: a backend that
+/// keeps keys and values itself does not hold them for the copy.
+impl Clone for KvCache {
+    fn clone(&self) -> Self {
+        Self {
+            id: next_id(),
+            capacity: self.capacity,
+            len: self.len,
+            k_stride: self.k_stride,
+            v_stride: self.v_stride,
+            keys: self.keys.clone(),
+            values: self.values.clone(),
+        }
     }
 }

@@ -177,11 +177,20 @@ pub trait Backend {
     ) -> Result<(), EngineError>;
 
     /// Whether [`forward_batch`](Self::forward_batch) takes several sequences,
-    /// each with its own [`KvCache`]. Backends that keep one sequence's keys
-    /// and values themselves (the GPU backend) say no, and a scheduler runs
-    /// their sequences one at a time.
+    /// each with its own [`KvCache`] in one pass. A backend that says no runs
+    /// them one after another (the default `forward_batch`), and a scheduler
+    /// gives it one sequence at a time.
     fn batches_sequences(&self) -> bool {
         false
+    }
+
+    /// Makes room for `sequences` sequences decoded together (a server's
+    /// parallel slots): a backend that keeps keys and values itself allocates
+    /// them here, so that a shortage shows before the first request. Others
+    /// need nothing.
+    fn reserve_sequences(&mut self, sequences: usize) -> Result<(), EngineError> {
+        let _ = sequences;
+        Ok(())
     }
 
     /// Runs several sequences in one step (a server's running batch). `logits`

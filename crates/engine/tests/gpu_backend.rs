@@ -1,11 +1,14 @@
 //! The GPU backend on tiny random models of every architecture and weight type,
 //! eager and lazy: logits of every prompt position within 3e-2 of the CPU
 //! backend's (the GPU quantizes activations and rounds attention as the CPU
-//! does) and as close to the plain f64 reference as the CPU is. Without a usable GPU each test says so and
+//! does) and as close to the plain f64 reference as the CPU is; sequences
+//! decoded together in a batch (each with its own device cache) get exactly
+//! the logits they get alone. Without a usable GPU each test says so and
 //! passes (CI has none).
 
 mod common;
 
+use common::batching::{CASES, CONTEXT, alone, assert_same, batched, prompts};
 use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::gpu::{GpuBackend, Residency};
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, reference};
@@ -118,4 +121,93 @@ fn gpu_logits_match_cpu_on_every_architecture_and_type() {
     eprintln!(
         "worst relative error: {worst_reference:.2e} from the reference, {worst_cpu:.2e} from the CPU backend"
     );
+}
+
+#[test]
+fn gpu_batched_sequences_decode_as_they_do_alone() {
+    let device = match Device::first_usable() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!(
+                "gpu_batched_sequences_decode_as_they_do_alone: skipped: no usable GPU ({error})"
+            );
+            return;
+        }
+    };
+    for (arch, file_type) in CASES {
+        let model = tiny_model(arch, file_type);
+        let plan = ExecutionPlan::new(&model);
+        let steps = 10;
+        let prompts = prompts(&model);
+        // One backend for every sequence alone: each new sequence takes over
+        // the one device cache.
+        let mut gpu = GpuBackend::new(&device, &model, CONTEXT, Residency::Eager).unwrap();
+        let want: Vec<_> = prompts
+            .iter()
+            .map(|p| alone(&mut gpu, &model, &plan, p, steps))
+            .collect();
+        let mut gpu = GpuBackend::new(&device, &model, CONTEXT, Residency::Eager).unwrap();
+        let got = batched(&mut gpu, &model, &plan, &prompts, steps);
+        assert_same(&format!("GPU {arch:?} {file_type:?}"), &want, &got);
+        eprintln!("GPU {arch:?} {file_type:?}: batched logits equal those alone");
+    }
+}
+
+#[test]
+fn gpu_sequence_that_lost_its_cache_is_an_error() {
+    let device = match Device::first_usable() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!(
+                "gpu_sequence_that_lost_its_cache_is_an_error: skipped: no usable GPU ({error})"
+            );
+            return;
+        }
+    };
+    let model = tiny_model(Arch::Llama, FileType::Q8_0);
+    let plan = ExecutionPlan::new(&model);
+    let mut gpu = GpuBackend::new(&device, &model, CONTEXT, Residency::Eager).unwrap();
+    let mut logits = Vec::new();
+    // One device cache: the second sequence takes it from the first.
+    let mut first = KvCache::new(&model.config, CONTEXT);
+    gpu.forward(
+        &model,
+        &plan,
+        &mut first,
+        &[1, 2, 3],
+        Logits::Last,
+        &mut logits,
+    )
+    .unwrap();
+    let mut second = KvCache::new(&model.config, CONTEXT);
+    gpu.forward(
+        &model,
+        &plan,
+        &mut second,
+        &[4, 5],
+        Logits::Last,
+        &mut logits,
+    )
+    .unwrap();
+    let error = gpu
+        .forward(&model, &plan, &mut first, &[6], Logits::Last, &mut logits)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no longer on the device"), "{error}");
+    // With room for two, both keep their caches.
+    gpu.reserve_sequences(2).unwrap();
+    let mut third = KvCache::new(&model.config, CONTEXT);
+    gpu.forward(
+        &model,
+        &plan,
+        &mut third,
+        &[1, 2, 3],
+        Logits::Last,
+        &mut logits,
+    )
+    .unwrap();
+    gpu.forward(&model, &plan, &mut second, &[6], Logits::Last, &mut logits)
+        .unwrap();
+    gpu.forward(&model, &plan, &mut third, &[6], Logits::Last, &mut logits)
+        .unwrap();
 }

@@ -84,6 +84,13 @@ impl<T: bytemuck::Pod> DeviceBuffer<T> {
 }
 
 impl<T> DeviceBuffer<T> {
+    /// The buffer's device address, for kernels that read the addresses of
+    /// buffers from device memory (a table of per-sequence caches). It stays
+    /// valid while the buffer lives; the host must never dereference it.
+    pub fn device_address(&self) -> u64 {
+        self.pointer as u64
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.len

@@ -144,6 +144,11 @@ impl KernelModule {
                 "rf_matvec3_q5_0_q8",
                 "rf_matvec3_q4_k_q8",
                 "rf_matvec3_q6_k_q8",
+                "rf_matvec3x8_q8_0_q8",
+                "rf_matvec3x8_q4_0_q8",
+                "rf_matvec3x8_q5_0_q8",
+                "rf_matvec3x8_q4_k_q8",
+                "rf_matvec3x8_q6_k_q8",
                 "rf_matvec_f16_x16",
                 "rf_dequant_q8_0_f16",
                 "rf_dequant_q4_0_f16",
@@ -169,9 +174,10 @@ impl KernelModule {
             ],
             KernelModule::Transformer => &[
                 "rf_rope_store_f32",
+                "rf_rope_store_seqs_f32",
                 "rf_swiglu_f32",
                 "rf_geglu_f32",
-                "rf_attend_f16_at",
+                "rf_attend_f16_seqs",
                 "rf_attend_rows_f16",
             ],
         }

@@ -8,7 +8,6 @@
 use std::io::Write;
 use std::time::Instant;
 
-use rocmforge_engine::cpu::CpuBackend;
 use rocmforge_engine::{Backend, ExecutionPlan, KvCache, Logits, Model, SequenceBatch, Session};
 use serde_json::json;
 
@@ -48,20 +47,14 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> anyhow::Result<()> {
         rows.push((format!("tg{}", args.n_gen), args.n_gen, speeds));
     }
     if args.n_gen > 0 && args.parallel > 1 {
-        if backend == "CPU" {
-            let mut cpu = CpuBackend::new();
-            let plan = ExecutionPlan::new(&model);
-            let speeds = measure(args.repetitions, || {
-                parallel_test(&model, &mut cpu, &plan, args.n_gen, args.parallel)
-            })?;
-            let test = format!("tg{} x{}", args.n_gen, args.parallel);
-            rows.push((test, args.n_gen * args.parallel, speeds));
-        } else {
-            eprintln!(
-                "tg x{}: not measured (the GPU backend runs one sequence at a time)",
-                args.parallel
-            );
-        }
+        let plan = ExecutionPlan::new(&model);
+        let batched = session.backend_mut();
+        batched.reserve_sequences(args.parallel)?;
+        let speeds = measure(args.repetitions, || {
+            parallel_test(&model, batched, &plan, args.n_gen, args.parallel)
+        })?;
+        let test = format!("tg{} x{}", args.n_gen, args.parallel);
+        rows.push((test, args.n_gen * args.parallel, speeds));
     }
     let name = model_name(&model);
     let size = model.file_size();
@@ -137,7 +130,7 @@ fn generation_test(
 /// cache, each step one batched forward pass.
 fn parallel_test(
     model: &Model,
-    backend: &mut CpuBackend,
+    backend: &mut dyn Backend,
     plan: &ExecutionPlan,
     n: usize,
     parallel: usize,

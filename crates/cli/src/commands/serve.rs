@@ -43,9 +43,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         };
         let backend = GpuBackend::new(&device, model, context, residency)?;
         eprintln!(
-            "device: GPU {} ({}); the GPU backend runs one sequence at a time",
+            "device: GPU {} ({}), {} sequences decoded together",
             device.ordinal(),
-            device.name().unwrap_or_default()
+            device.name().unwrap_or_default(),
+            config.max_batch
         );
         Ok(Box::new(backend))
     });

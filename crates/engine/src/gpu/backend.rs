@@ -1,23 +1,27 @@
 //! The GPU backend: the execution plan on the device (matrix-vector kernels on
-//! the quantized weights, f16 key/value cache on the device), each decode step
-//! captured once as a graph and replayed. Prompts go in batches through the
-//! vendor's BLAS (`prefill`), or token by token where it is missing. The kernel
-//! launches live in `kernels`.
+//! the quantized weights, f16 key/value caches on the device, one per sequence),
+//! each decode step captured once as a graph and replayed. A decode step takes
+//! the next token of one sequence or of several (a server's batch: every weight
+//! is read once for all of them). Prompts go in batches through the vendor's
+//! BLAS (`prefill`), or token by token where it is missing. The kernel launches
+//! live in `kernels`, the per-sequence caches in `slots`.
 
-use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, GraphExec, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
 use crate::EngineError;
 use crate::kv_cache::KvCache;
 use crate::model::Model;
-use crate::plan::{Backend, ExecutionPlan, Logits, check_batch};
+use crate::plan::{Backend, ExecutionPlan, Logits, SequenceBatch, check_batch};
 
 mod kernels;
 mod prefill;
+mod slots;
 
 use kernels::{Product, matvec_kernel};
 use prefill::{ATTEND_DIMS_PER_LANE, Prefill};
+use slots::SequenceSlots;
 
 /// Threads per block of the kernels that take any 1-D block.
 const BLOCK: u32 = 256;
@@ -34,8 +38,10 @@ struct LayerVectors {
     post_ffn_norm: Option<DeviceBuffer<f32>>,
 }
 
-/// Activations of one token.
+/// Activations of the tokens of one decode step, one row per sequence (up to
+/// `rows`).
 struct Scratch {
+    rows: usize,
     x: DeviceBuffer<f32>,
     h: DeviceBuffer<f32>,
     q: DeviceBuffer<f32>,
@@ -46,14 +52,76 @@ struct Scratch {
     gate: DeviceBuffer<f32>,
     up: DeviceBuffer<f32>,
     logits: DeviceBuffer<f32>,
+    /// Rotation tables, `[layer][row][head_dim]`.
     rope: DeviceBuffer<f32>,
-    /// What changes from one position to the next, read by the kernels from
-    /// device memory so that a captured step can be replayed: the position, then
-    /// per layer the first attended position and the count.
+    /// What changes from one step to the next, read by the kernels from device
+    /// memory so that a captured step can be replayed: each row's position
+    /// (`rows` values), then per layer and row the first attended position and
+    /// the count.
     step: DeviceBuffer<u32>,
+    /// Per layer the addresses of each row's key cache (`rows` values), then of
+    /// its value cache.
+    caches: DeviceBuffer<u64>,
+    /// What `caches` holds now (uploaded again only when it changes).
+    uploaded_caches: Vec<u64>,
     scores: DeviceBuffer<f32>,
-    /// The quantized activations of the current matrix-vector product.
+    /// The quantized activations of the current matrix-vector products.
     xq: DeviceBuffer<u8>,
+}
+
+impl Scratch {
+    /// Room for `rows` tokens of `c`'s model attending up to `context` positions.
+    fn new(
+        device: &Device,
+        c: &crate::config::ModelConfig,
+        context: usize,
+        rows: usize,
+    ) -> Result<Self, EngineError> {
+        let alloc = |n: usize| device.alloc::<f32>((n * rows).max(1));
+        let widest = c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v);
+        Ok(Scratch {
+            rows,
+            x: alloc(c.n_embd)?,
+            h: alloc(c.n_embd.max(c.n_head * c.head_dim_v))?,
+            q: alloc(c.n_head * c.head_dim)?,
+            k: alloc(c.n_head_kv * c.head_dim)?,
+            v: alloc(c.n_head_kv * c.head_dim_v)?,
+            attn: alloc(c.n_head * c.head_dim_v)?,
+            o: alloc(c.n_embd)?,
+            gate: alloc(c.n_ff)?,
+            up: alloc(c.n_ff)?,
+            logits: alloc(c.n_vocab)?,
+            // Every layer's rotation tables, uploaded together once per step.
+            rope: alloc(c.n_layer * c.head_dim)?,
+            step: device.alloc::<u32>(rows * (1 + 2 * c.n_layer))?,
+            caches: device.alloc::<u64>(rows * 2 * c.n_layer.max(1))?,
+            uploaded_caches: Vec::new(),
+            scores: alloc(c.n_head * context)?,
+            // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
+            // Q8_0 activations take 36 bytes per 32 values on the device (ggml's
+            // block plus Σq, see rf_quantize_q8_0).
+            xq: device.alloc::<u8>(((widest / 32 * 36).max(widest / 256 * 292) * rows).max(1))?,
+        })
+    }
+
+    /// Bytes these buffers take for `rows` rows (to check they fit first).
+    fn bytes(c: &crate::config::ModelConfig, context: usize, rows: usize) -> u64 {
+        let floats = c.n_embd * 3
+            + c.n_head * c.head_dim_v * 2
+            + c.n_head * c.head_dim
+            + c.n_head_kv * (c.head_dim + c.head_dim_v)
+            + c.n_ff * 2
+            + c.n_vocab
+            + c.n_layer * c.head_dim
+            + c.n_head * context;
+        let widest = c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v);
+        ((floats * 4
+            + (1 + 2 * c.n_layer) * 4
+            + 2 * c.n_layer * 8
+            + widest / 256 * 292
+            + widest / 32 * 36)
+            * rows) as u64
+    }
 }
 
 /// Runs a model on one GPU.
@@ -63,16 +131,16 @@ pub struct GpuBackend<'m> {
     modules: Vec<Module>,
     layers: Vec<LayerVectors>,
     output_norm: DeviceBuffer<f32>,
-    /// Per layer: keys and values as f16 bits, `[context][n_head_kv][head_dim]`.
-    cache: Vec<(DeviceBuffer<u16>, DeviceBuffer<u16>)>,
+    /// The sequences' key/value caches on the device.
+    slots: SequenceSlots,
     context: usize,
     scratch: Scratch,
     /// The device's warp size, read once.
     warp_size: usize,
-    /// The layers of one decode step, captured once all layers are resident
-    /// and replayed for every later token (`None` until then, or when
-    /// `ROCMFORGE_NO_GRAPHS` is set).
-    step_graph: Option<GraphExec>,
+    /// The layers of a decode step of `n` rows at index `n`, captured once all
+    /// layers are resident and replayed for every later step of as many rows
+    /// (`None` until then, or when `ROCMFORGE_NO_GRAPHS` is set).
+    step_graphs: Vec<Option<GraphExec>>,
     use_graphs: bool,
     prefill: PrefillState,
 }
@@ -171,51 +239,19 @@ impl<'m> GpuBackend<'m> {
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let (k_len, v_len) = (c.n_head_kv * c.head_dim, c.n_head_kv * c.head_dim_v);
-        let cache = (0..c.n_layer)
-            .map(|_| {
-                Ok((
-                    device.alloc::<u16>(context * k_len)?,
-                    device.alloc::<u16>(context * v_len)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
-        let alloc = |n: usize| device.alloc::<f32>(n.max(1));
-        let scratch = Scratch {
-            x: alloc(c.n_embd)?,
-            h: alloc(c.n_embd.max(c.n_head * c.head_dim_v))?,
-            q: alloc(c.n_head * c.head_dim)?,
-            k: alloc(k_len)?,
-            v: alloc(v_len)?,
-            attn: alloc(c.n_head * c.head_dim_v)?,
-            o: alloc(c.n_embd)?,
-            gate: alloc(c.n_ff)?,
-            up: alloc(c.n_ff)?,
-            logits: alloc(c.n_vocab)?,
-            // One rotation table per layer, uploaded together once per token.
-            rope: alloc(c.n_layer * c.head_dim)?,
-            step: device.alloc::<u32>(1 + 2 * c.n_layer)?,
-            scores: alloc(c.n_head * context)?,
-            // Widest input: Q8_K (292 bytes per 256 values) is the larger format.
-            // Q8_0 activations take 36 bytes per 32 values on the device (ggml's
-            // block plus Σq, see rf_quantize_q8_0).
-            xq: device.alloc::<u8>(
-                (c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 32 * 36)
-                    .max(c.n_embd.max(c.n_ff).max(c.n_head * c.head_dim_v) / 256 * 292)
-                    .max(1),
-            )?,
-        };
+        let slots = SequenceSlots::new(device, c, context, 1)?;
+        let scratch = Scratch::new(device, c, context, 1)?;
         Ok(GpuBackend {
             output_norm: upload(device, &stream, &model.output_norm)?,
             stream,
             weights,
             modules,
             layers,
-            cache,
+            slots,
             context,
             scratch,
             warp_size,
-            step_graph: None,
+            step_graphs: Vec::new(),
             use_graphs: std::env::var_os("ROCMFORGE_NO_GRAPHS").is_none(),
             prefill: if std::env::var_os("ROCMFORGE_NO_BLAS").is_some() {
                 PrefillState::Unavailable
@@ -252,17 +288,26 @@ fn rope_table(
 }
 
 impl GpuBackend<'_> {
-    /// Runs the layers for the prepared token: by replaying the captured step
-    /// where there is one, else capturing it once every layer is resident (a
-    /// lazy layer's first use uploads, which a capture cannot hold), else
-    /// launching the kernels one by one.
-    fn step(&mut self, model: &Model, plan: &ExecutionPlan) -> Result<(), EngineError> {
-        if self.step_graph.is_none()
+    /// Runs the layers for the prepared tokens (`rows` of them, one per
+    /// sequence): by replaying the step captured for that many rows where there
+    /// is one, else capturing it once every layer is resident (a lazy layer's
+    /// first use uploads, which a capture cannot hold), else launching the
+    /// kernels one by one.
+    fn step(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        rows: usize,
+    ) -> Result<(), EngineError> {
+        if self.step_graphs.len() <= rows {
+            self.step_graphs.resize_with(rows + 1, || None);
+        }
+        if self.step_graphs[rows].is_none()
             && self.use_graphs
             && self.weights.resident_layers() == model.layers.len()
         {
-            match self.capture_step(model, plan) {
-                Ok(graph) => self.step_graph = Some(graph),
+            match self.capture_step(model, plan, rows) {
+                Ok(graph) => self.step_graphs[rows] = Some(graph),
                 // A runtime that cannot capture some launch still runs them one
                 // by one.
                 Err(error) => {
@@ -271,78 +316,114 @@ impl GpuBackend<'_> {
                 }
             }
         }
-        match &self.step_graph {
+        match &self.step_graphs[rows] {
             // SAFETY: the graph uses the scratch buffers, caches and weights of
-            // this backend, which live as long as it (and the graph) does.
+            // this backend, which live as long as it (and the graph) does: the
+            // graphs are dropped whenever scratch buffers or caches are replaced.
             Some(graph) => unsafe { graph.launch(&self.stream) }?,
-            None => self.run_layers(model, plan)?,
+            None => self.run_layers(model, plan, rows)?,
         }
         Ok(())
     }
 
-    /// Records the layers' launches as a graph, ready to replay.
-    fn capture_step(&self, model: &Model, plan: &ExecutionPlan) -> Result<GraphExec, EngineError> {
+    /// Records the layers' launches for `rows` rows as a graph, ready to replay.
+    fn capture_step(
+        &self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        rows: usize,
+    ) -> Result<GraphExec, EngineError> {
         let capture = self.stream.begin_capture()?;
-        let recorded = self.run_layers(model, plan);
+        let recorded = self.run_layers(model, plan, rows);
         let graph = capture.end()?;
         recorded?;
         Ok(graph.instantiate()?)
     }
 
-    /// Puts what one token at `pos` needs on the device: its embedding in
-    /// `scratch.x`, the rotation tables and the step parameters.
+    /// Puts what a decode step needs on the device, one row per `(token,
+    /// position, slot)`: the tokens' embeddings in `scratch.x`, the rotation
+    /// tables, the positions and attended spans, and the addresses of the
+    /// sequences' caches.
     fn prepare_step(
         &mut self,
         model: &Model,
         plan: &ExecutionPlan,
-        token: u32,
-        pos: usize,
+        tokens: &[(u32, usize, usize)],
     ) -> Result<(), EngineError> {
         let c = &model.config;
-        let e = c.n_embd;
-        let mut row = vec![0f32; e];
-        plan.embed(model, token, &mut row);
+        let (e, hd, n) = (c.n_embd, c.head_dim, tokens.len());
+        let rows = self.scratch.rows;
+        debug_assert!(n <= rows);
+        let mut x = vec![0f32; n * e];
+        for (&(token, _, _), row) in tokens.iter().zip(x.chunks_exact_mut(e)) {
+            plan.embed(model, token, row);
+        }
         self.stream
-            .upload(&mut self.scratch.x.slice_mut(..e)?, &row)?;
-        let hd = c.head_dim;
-        // Every layer's rotation table in one upload: an upload waits for the
+            .upload(&mut self.scratch.x.slice_mut(..n * e)?, &x)?;
+        // Every layer's rotation tables in one upload: an upload waits for the
         // stream, so one per layer would stall the GPU once per layer.
-        let mut tables = vec![0f32; plan.layers.len() * hd];
-        for (layer, table) in plan.layers.iter().zip(tables.chunks_exact_mut(hd)) {
-            let t = rope_table(
-                pos,
-                plan.rope_dims,
-                layer.attention.rope_base,
-                plan.rope_freq_scale,
-                model.rope_freqs.as_deref(),
-            );
-            table[..t.len()].copy_from_slice(&t);
+        let mut tables = vec![0f32; plan.layers.len() * rows * hd];
+        for (layer, block) in plan.layers.iter().zip(tables.chunks_exact_mut(rows * hd)) {
+            for (&(_, pos, _), table) in tokens.iter().zip(block.chunks_exact_mut(hd)) {
+                let t = rope_table(
+                    pos,
+                    plan.rope_dims,
+                    layer.attention.rope_base,
+                    plan.rope_freq_scale,
+                    model.rope_freqs.as_deref(),
+                );
+                table[..t.len()].copy_from_slice(&t);
+            }
         }
         self.stream
             .upload(&mut self.scratch.rope.slice_mut(..tables.len())?, &tables)?;
-        let total = pos + 1;
-        let mut step = vec![pos as u32];
-        for layer in &plan.layers {
-            let first = layer
-                .attention
-                .window
-                .map_or(0, |w| total.saturating_sub(w));
-            step.extend([first as u32, total as u32]);
+        let mut step = vec![0u32; rows * (1 + 2 * plan.layers.len())];
+        for (r, &(_, pos, _)) in tokens.iter().enumerate() {
+            step[r] = pos as u32;
+            let total = pos + 1;
+            for (il, layer) in plan.layers.iter().enumerate() {
+                let first = layer
+                    .attention
+                    .window
+                    .map_or(0, |w| total.saturating_sub(w));
+                let at = rows + 2 * (il * rows + r);
+                step[at] = first as u32;
+                step[at + 1] = total as u32;
+            }
         }
         self.stream
             .upload(&mut self.scratch.step.slice_mut(..step.len())?, &step)?;
+        let mut caches = vec![0u64; 2 * rows * plan.layers.len()];
+        for (r, &(_, _, slot)) in tokens.iter().enumerate() {
+            for (il, (keys, values)) in self.slots.caches(slot).iter().enumerate() {
+                caches[2 * rows * il + r] = keys.device_address();
+                caches[2 * rows * il + rows + r] = values.device_address();
+            }
+        }
+        if caches != self.scratch.uploaded_caches {
+            self.stream
+                .upload(&mut self.scratch.caches.slice_mut(..caches.len())?, &caches)?;
+            self.scratch.uploaded_caches = caches;
+        }
         Ok(())
     }
 
-    /// One token through every layer (kernel launches only, so that it can be
-    /// captured); its final hidden state stays in `scratch.x`.
-    fn run_layers(&self, model: &Model, plan: &ExecutionPlan) -> Result<(), EngineError> {
+    /// One token of each of `rows` sequences through every layer (kernel
+    /// launches only, so that it can be captured); their final hidden states
+    /// stay in `scratch.x`.
+    fn run_layers(
+        &self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        rows: usize,
+    ) -> Result<(), EngineError> {
         let c = &model.config;
         let e = c.n_embd;
-        let (hd, hdv) = (c.head_dim, c.head_dim_v);
+        let hd = c.head_dim;
+        let all = self.scratch.rows;
         for (il, (layer, w)) in plan.layers.iter().zip(&model.layers).enumerate() {
             let s = &self.scratch;
-            let table = s.rope.slice(il * hd..(il + 1) * hd)?;
+            let table = s.rope.slice(il * all * hd..(il * all + rows) * hd)?;
             let v = &self.layers[il];
             // The previous layer's residual add goes with this norm.
             let residual = (il > 0).then_some(&s.o);
@@ -355,98 +436,64 @@ impl GpuBackend<'_> {
                     bias: bias.as_ref(),
                 })
                 .collect();
-            self.norm_then_matvecs(il, (&s.x, residual), &v.attn_norm, &s.h, &qkv, c)?;
+            self.norm_then_matvecs(il, (&s.x, residual), &v.attn_norm, &s.h, &qkv, rows, c)?;
             if let (Some(qn), Some(kn)) = (&v.q_norm, &v.k_norm) {
-                self.rms_norm(&s.q, qn, &s.q, c.n_head, hd, c.rms_eps)?;
-                self.rms_norm(&s.k, kn, &s.k, c.n_head_kv, hd, c.rms_eps)?;
+                self.rms_norm(&s.q, qn, &s.q, rows * c.n_head, hd, c.rms_eps)?;
+                self.rms_norm(&s.k, kn, &s.k, rows * c.n_head_kv, hd, c.rms_eps)?;
             }
-            self.rope_store((&s.q, &s.k, &s.v), 1, &table, il, plan, c)?;
-            let (keys, values) = &self.cache[il];
-
-            let span = s.step.slice(1 + 2 * il..3 + 2 * il)?;
-            let scale = if plan.scale_queries {
-                1.0
-            } else {
-                plan.attn_scale
-            };
-            let attend = self
-                .module(KernelModule::Transformer)
-                .function("rf_attend_f16_at")?;
-            let heads = [c.n_head, c.n_head_kv, hd, hdv].map(|n| n as u32);
-            let stride = self.context as u32;
-            let config = LaunchConfig {
-                grid: (c.n_head as u32, 1, 1),
-                block: (BLOCK, 1, 1),
-                shared_bytes: 0,
-            };
-            // Kernel: rf_attend_f16_at(q, k, v, out, scores, n_head, n_head_kv, head_dim,
-            // head_dim_v, span, stride, scale), span = [first, total] of this layer.
-            // SAFETY: q holds n_head x head_dim, the caches `context` positions (the
-            // step's total <= context, checked by `forward`), out n_head x head_dim_v
-            // and scores n_head x context floats; span two u32.
-            unsafe {
-                let mut launch = self
-                    .stream
-                    .launch(&attend)
-                    .arg(&s.q)
-                    .arg(keys)
-                    .arg(values)
-                    .arg(&s.attn)
-                    .arg(&s.scores);
-                for a in &heads {
-                    launch = launch.arg(a);
-                }
-                launch.arg(&span).arg(&stride).arg(&scale).run(config)
-            }?;
-            self.matvec(Some(il), &w.wo, &s.attn, &s.o)?;
+            self.rope_store_seqs((&s.q, &s.k, &s.v), rows, &table, il, plan, c)?;
+            self.attend_seqs(rows, il, plan, c)?;
+            self.matvecs(Some(il), &s.attn, &[(&w.wo, &s.o)], rows)?;
             if let Some(norm) = &v.post_attn_norm {
-                self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
+                self.rms_norm(&s.o, norm, &s.o, rows, e, c.rms_eps)?;
             }
             let gate_up = [Product::new(&w.gate, &s.gate), Product::new(&w.up, &s.up)];
-            self.norm_then_matvecs(il, (&s.x, Some(&s.o)), &v.ffn_norm, &s.h, &gate_up, c)?;
+            self.norm_then_matvecs(il, (&s.x, Some(&s.o)), &v.ffn_norm, &s.h, &gate_up, rows, c)?;
             let down = [Product::new(&w.down, &s.o)];
+            let n = rows * c.n_ff;
             match self.glu_quantizer(&w.down) {
                 Some(q) => {
-                    self.activation_quantized(layer.activation, (&s.gate, &s.up), c.n_ff, q)?;
-                    self.matvecs_quantized(Some(il), &s.gate, &down, Some(q))?;
+                    self.activation_quantized(layer.activation, (&s.gate, &s.up), n, q)?;
+                    self.matvecs_quantized(Some(il), &s.gate, &down, Some(q), rows)?;
                 }
                 None => {
-                    self.activation(layer.activation, (&s.gate, &s.up), c.n_ff)?;
-                    self.matvecs_quantized(Some(il), &s.gate, &down, None)?;
+                    self.activation(layer.activation, (&s.gate, &s.up), n)?;
+                    self.matvecs_quantized(Some(il), &s.gate, &down, None, rows)?;
                 }
             }
             if let Some(norm) = &v.post_ffn_norm {
-                self.rms_norm(&s.o, norm, &s.o, 1, e, c.rms_eps)?;
+                self.rms_norm(&s.o, norm, &s.o, rows, e, c.rms_eps)?;
             }
             // The residual add goes with the next layer's norm; after the last
             // layer it stands alone.
         }
         if !plan.layers.is_empty() {
-            self.add(&self.scratch.x, &self.scratch.o, &self.scratch.x, e)?;
+            self.add(&self.scratch.x, &self.scratch.o, &self.scratch.x, rows * e)?;
         }
         Ok(())
     }
 }
 
 impl GpuBackend<'_> {
-    /// Logits of the hidden state in `scratch.x` (one token), appended to `logits`.
+    /// Logits of the `rows` hidden states in `scratch.x`, appended to `logits`.
     fn output_logits(
         &self,
         model: &Model,
         plan: &ExecutionPlan,
+        rows: usize,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError> {
         let c = &model.config;
         let s = &self.scratch;
-        self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
-        self.matvec(None, &model.output, &s.h, &s.logits)?;
-        let mut row = vec![0f32; c.n_vocab];
+        self.rms_norm(&s.x, &self.output_norm, &s.h, rows, c.n_embd, c.rms_eps)?;
+        self.matvecs(None, &s.h, &[(&model.output, &s.logits)], rows)?;
+        let mut host = vec![0f32; rows * c.n_vocab];
         self.stream
-            .download(&s.logits.slice(..c.n_vocab)?, &mut row)?;
+            .download(&s.logits.slice(..rows * c.n_vocab)?, &mut host)?;
         if let Some(cap) = plan.final_logit_softcap {
-            row.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+            host.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
         }
-        logits.extend_from_slice(&row);
+        logits.extend_from_slice(&host);
         Ok(())
     }
 
@@ -471,8 +518,8 @@ impl GpuBackend<'_> {
         }
     }
 
-    /// `tokens` from position `start` in passes of up to `p.rows()` rows; logits
-    /// of the batch positions from `first_out` on.
+    /// `tokens` of the sequence in `slot` from position `start` in passes of up
+    /// to `p.rows()` rows; logits of the batch positions from `first_out` on.
     #[allow(clippy::too_many_arguments)]
     fn forward_batched(
         &mut self,
@@ -480,7 +527,7 @@ impl GpuBackend<'_> {
         model: &Model,
         plan: &ExecutionPlan,
         tokens: &[u32],
-        start: usize,
+        (start, slot): (usize, usize),
         first_out: usize,
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError> {
@@ -489,13 +536,13 @@ impl GpuBackend<'_> {
         for (i, chunk) in tokens.chunks(rows).enumerate() {
             let offset = i * rows;
             let len = chunk.len();
-            self.prefill_rows(p, model, plan, chunk, start + offset)?;
+            self.prefill_rows(p, model, plan, chunk, (start + offset, slot))?;
             let first = first_out.max(offset) - offset;
             if first + 1 == len {
                 // One row: the decode step's output kernels.
                 self.stream
                     .copy(&p.x_row(len - 1, e)?, &mut self.scratch.x.slice_mut(..e)?)?;
-                self.output_logits(model, plan, logits)?;
+                self.output_logits(model, plan, 1, logits)?;
             } else if first < len {
                 self.prefill_logits(p, model, plan, (first, len), logits)?;
             }
@@ -506,8 +553,9 @@ impl GpuBackend<'_> {
 
 impl GpuBackend<'_> {
     /// `x += o` (when given), `h = rms_norm(x) * norm`, then the products of
-    /// layer `il` on `h`: the norm quantizes `h` for them in the same launch
-    /// where it can.
+    /// layer `il` on `h`, for `rows` rows: the norm quantizes `h` for them in
+    /// the same launch where it can.
+    #[allow(clippy::too_many_arguments)]
     fn norm_then_matvecs(
         &self,
         il: usize,
@@ -515,24 +563,60 @@ impl GpuBackend<'_> {
         norm: &DeviceBuffer<f32>,
         h: &DeviceBuffer<f32>,
         products: &[Product<'_>],
+        rows: usize,
         c: &crate::config::ModelConfig,
     ) -> Result<(), EngineError> {
         let e = c.n_embd;
         let quantized = self.norm_quantizer(products, e);
         match (quantized, o) {
-            (Some(q), _) => self.rms_norm_quantized(x, o, norm, h, e, c.rms_eps, q)?,
-            (None, Some(o)) => self.add_rms_norm(x, o, norm, h, 1, e, c.rms_eps)?,
-            (None, None) => self.rms_norm(x, norm, h, 1, e, c.rms_eps)?,
+            (Some(q), _) => self.rms_norm_quantized(x, o, norm, h, (rows, e), c.rms_eps, q)?,
+            (None, Some(o)) => self.add_rms_norm(x, o, norm, h, rows, e, c.rms_eps)?,
+            (None, None) => self.rms_norm(x, norm, h, rows, e, c.rms_eps)?,
         }
-        self.matvecs_quantized(Some(il), h, products, quantized)
+        self.matvecs_quantized(Some(il), h, products, quantized, rows)
+    }
+}
+
+impl GpuBackend<'_> {
+    /// Makes room for `rows` sequences in one decode step: their caches and
+    /// the step's buffers (the captured steps go, as they point at the old
+    /// buffers).
+    fn reserve(&mut self, model: &Model, rows: usize) -> Result<(), EngineError> {
+        let c = &model.config;
+        let device = self.stream.device().clone();
+        self.slots.reserve(&device, c, self.context, rows)?;
+        if rows > self.scratch.rows {
+            super::upload::check_fits_for(
+                &device,
+                "the decode step's buffers",
+                Scratch::bytes(c, self.context, rows),
+            )?;
+            self.step_graphs.clear();
+            self.scratch = Scratch::new(&device, c, self.context, rows)?;
+        }
+        Ok(())
+    }
+
+    /// One decode step of one token per sequence: `(token, position, slot)`,
+    /// at most `scratch.rows` of them; their logits appended to `logits`.
+    fn decode(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        tokens: &[(u32, usize, usize)],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        self.prepare_step(model, plan, tokens)?;
+        self.step(model, plan, tokens.len())?;
+        self.output_logits(model, plan, tokens.len(), logits)
     }
 }
 
 impl Backend for GpuBackend<'_> {
     /// Runs a prompt of two tokens or more in batches (token by token without a
-    /// BLAS library), a single token through the captured decode step; `kv` only
-    /// tracks the length (the keys and values live on the device, for one
-    /// sequence).
+    /// BLAS library), a single token through the captured decode step; the keys
+    /// and values live in the device cache of `kv`'s sequence (`kv` only tracks
+    /// the length).
     fn forward(
         &mut self,
         model: &Model,
@@ -549,24 +633,89 @@ impl Backend for GpuBackend<'_> {
         }
         let start = kv.len();
         check_batch(model, start, kv.capacity().min(self.context), tokens)?;
+        let slot = self.slots.slot_of(kv)?;
         let first_out = which.first_output(n);
         if n > 1
             && let Some(mut prefill) = self.take_prefill(model, plan)
         {
-            let result =
-                self.forward_batched(&mut prefill, model, plan, tokens, start, first_out, logits);
+            let result = self.forward_batched(
+                &mut prefill,
+                model,
+                plan,
+                tokens,
+                (start, slot),
+                first_out,
+                logits,
+            );
             self.prefill = PrefillState::Ready(prefill);
             result?;
         } else {
             for (t, &token) in tokens.iter().enumerate() {
-                self.prepare_step(model, plan, token, start + t)?;
-                self.step(model, plan)?;
+                self.prepare_step(model, plan, &[(token, start + t, slot)])?;
+                self.step(model, plan, 1)?;
                 if t >= first_out {
-                    self.output_logits(model, plan, logits)?;
+                    self.output_logits(model, plan, 1, logits)?;
                 }
             }
         }
         kv.set_len(start + n);
+        Ok(())
+    }
+
+    fn batches_sequences(&self) -> bool {
+        true
+    }
+
+    fn reserve_sequences(&mut self, sequences: usize) -> Result<(), EngineError> {
+        let model = self.weights.model();
+        self.reserve(model, sequences.max(1))
+    }
+
+    /// Sequences that each bring one token (a server's decode step) run
+    /// together, every weight read once for all of them; anything else runs
+    /// sequence by sequence.
+    fn forward_batch(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        batch: &mut [SequenceBatch<'_>],
+        logits: &mut Vec<f32>,
+    ) -> Result<(), EngineError> {
+        logits.clear();
+        let active: Vec<usize> = (0..batch.len())
+            .filter(|&i| !batch[i].tokens.is_empty())
+            .collect();
+        if active.iter().any(|&i| batch[i].tokens.len() != 1) || active.len() < 2 {
+            let mut all = Vec::new();
+            for &i in &active {
+                let seq = &mut batch[i];
+                self.forward(model, plan, seq.kv, seq.tokens, seq.which, logits)?;
+                all.extend_from_slice(logits);
+            }
+            *logits = all;
+            return Ok(());
+        }
+        if active.len() > self.scratch.rows || active.len() > self.slots.len() {
+            self.reserve(model, active.len())?;
+        }
+        let mut tokens = Vec::with_capacity(active.len());
+        for &i in &active {
+            let seq = &batch[i];
+            let start = seq.kv.len();
+            check_batch(
+                model,
+                start,
+                seq.kv.capacity().min(self.context),
+                seq.tokens,
+            )?;
+            tokens.push((seq.tokens[0], start, self.slots.slot_of(seq.kv)?));
+        }
+        self.decode(model, plan, &tokens, logits)?;
+        for &i in &active {
+            let kv = &mut batch[i].kv;
+            let len = kv.len();
+            kv.set_len(len + 1);
+        }
         Ok(())
     }
 }

@@ -157,6 +157,11 @@ impl<'m> GpuWeights<'m> {
         self.preload_layers(0..self.layers.len())
     }
 
+    /// The model these weights are of.
+    pub(crate) fn model(&self) -> &'m Model {
+        self.model
+    }
+
     /// How many layers are on the device.
     pub fn resident_layers(&self) -> usize {
         self.layers.iter().filter(|l| l.get().is_some()).count()

@@ -110,9 +110,20 @@ pub(crate) fn needed_bytes_of<'a>(views: impl Iterator<Item = TensorView<'a>>) -
 }
 
 pub(crate) fn check_fits(device: &Device, needed: u64) -> Result<(), EngineError> {
+    check_fits_for(device, "the model's weights", needed)
+}
+
+/// Fails with [`EngineError::DoesNotFit`] naming `what` unless `needed` bytes
+/// are free on `device`.
+pub(crate) fn check_fits_for(
+    device: &Device,
+    what: &'static str,
+    needed: u64,
+) -> Result<(), EngineError> {
     let (free, _) = device.memory_info()?;
     if needed > free as u64 {
         return Err(EngineError::DoesNotFit {
+            what,
             needed,
             free: free as u64,
         });

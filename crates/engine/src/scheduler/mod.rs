@@ -50,8 +50,8 @@ use sequence::Sequence;
 /// Limits of a scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerConfig {
-    /// Sequences decoded together at most (backends that keep one sequence's
-    /// cache themselves, as the GPU backend does, run one at a time).
+    /// Sequences decoded together at most (a backend that cannot batch
+    /// sequences runs one at a time).
     pub max_batch: usize,
     /// Requests waiting to start at most; more are refused.
     pub queue_capacity: usize,
@@ -313,8 +313,9 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Starts the scheduler's thread; `backend` is made there. Should making
-    /// it fail, every request is answered with [`Event::Failed`].
+    /// Starts the scheduler's thread; `backend` is made there and reserves room
+    /// for `config.max_batch` sequences. Should either fail, every request is
+    /// answered with [`Event::Failed`].
     pub fn start(
         model: Arc<Model>,
         config: SchedulerConfig,
@@ -330,7 +331,13 @@ impl Scheduler {
                 .name("rocmforge-scheduler".into())
                 .spawn(move || {
                     let model = &*model;
-                    match backend(model) {
+                    let ready = backend(model).and_then(|mut backend| {
+                        if backend.batches_sequences() {
+                            backend.reserve_sequences(config.max_batch.max(1))?;
+                        }
+                        Ok(backend)
+                    });
+                    match ready {
                         Ok(mut backend) => Loop::new(model, config, &stats).run(&mut *backend, rx),
                         Err(error) => refuse_all(&error.to_string(), rx, &stats),
                     }

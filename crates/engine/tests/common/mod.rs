@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod batching;
+
 use std::path::PathBuf;
 
 /// The model cache of `cargo xtask fetch-models`.

@@ -3,7 +3,7 @@
 //! and writes.
 
 use rocmforge_gguf::GgmlType;
-use rocmforge_hip::{DeviceBuffer, DeviceView, LaunchConfig};
+use rocmforge_hip::{DeviceBuffer, DeviceView, KernelArg, LaunchConfig};
 use rocmforge_kernels::KernelModule;
 
 use super::{BLOCK, GpuBackend};
@@ -35,6 +35,10 @@ impl<'a> Product<'a> {
 /// Threads per block of the matrix-vector kernels on quantized activations (a
 /// warp per row).
 const MATVEC_Q8_THREADS: u32 = 128;
+
+/// Input rows one launch of the batched matrix-vector kernels multiplies
+/// (`RF_MV_BATCH` in kernels/quant_matvec.hip).
+const MATVEC_BATCH: usize = 8;
 
 /// The matrix-vector kernel for a weight type and the quantizer its activations
 /// go through first (name, values per block), chosen as the CPU backend prepares
@@ -112,28 +116,19 @@ impl GpuBackend<'_> {
         .ok_or_else(|| EngineError::MissingTensor(weight.name.clone()))
     }
 
-    /// `y = W x` with the kernel for `weight`'s type; `layer` says where the
-    /// tensor lives (`None`: outside the layers).
-    pub(super) fn matvec(
-        &self,
-        layer: Option<usize>,
-        weight: &Weight,
-        x: &DeviceBuffer<f32>,
-        y: &DeviceBuffer<f32>,
-    ) -> Result<(), EngineError> {
-        self.matvecs(layer, x, &[(weight, y)])
-    }
-
-    /// Several `y = W x` with the same `x`, quantized once per activation format
-    /// (the products are grouped by format).
+    /// `y = W x` for `rows` input rows of `x` (each product's `y` taking `rows`
+    /// rows of `W.rows`), several products on the same `x`, quantized once per
+    /// activation format (the products are grouped by format); `layer` says
+    /// where the tensors live (`None`: outside the layers).
     pub(super) fn matvecs(
         &self,
         layer: Option<usize>,
         x: &DeviceBuffer<f32>,
         products: &[(&Weight, &DeviceBuffer<f32>)],
+        rows: usize,
     ) -> Result<(), EngineError> {
         let products: Vec<Product> = products.iter().map(|&(w, y)| Product::new(w, y)).collect();
-        self.matvecs_quantized(layer, x, &products, None)
+        self.matvecs_quantized(layer, x, &products, None, rows)
     }
 
     /// [`Self::matvecs`] for products with biases, when `scratch.xq` may already
@@ -145,6 +140,7 @@ impl GpuBackend<'_> {
         x: &DeviceBuffer<f32>,
         products: &[Product<'_>],
         quantized: Option<&'static str>,
+        rows: usize,
     ) -> Result<(), EngineError> {
         let mut order: Vec<usize> = (0..products.len()).collect();
         order.sort_by_key(|&i| {
@@ -154,22 +150,24 @@ impl GpuBackend<'_> {
         let mut in_scratch = quantized;
         let mut rest = &order[..];
         while let Some(&first) = rest.first() {
-            // Products of one quantized type after each other go in one launch.
+            // Products of one quantized type after each other go in one launch;
+            // with several rows, so does a quantized product alone.
             let ty = products[first].weight.ty;
             let same = rest
                 .iter()
                 .take(3)
                 .take_while(|&&i| products[i].weight.ty == ty)
                 .count();
-            let done = if same > 1 && quantizer(products[first].weight).is_some() {
+            let quantized_type = quantizer(products[first].weight).is_some();
+            let done = if quantized_type && (same > 1 || rows > 1) {
                 let group: Vec<_> = rest[..same].iter().map(|&i| products[i]).collect();
-                self.matvec_group(layer, x, &group, &mut in_scratch)?;
+                self.matvec_group(layer, x, &group, &mut in_scratch, rows)?;
                 same
             } else {
                 let p = products[first];
-                self.matvec_once(layer, p.weight, x, p.out, &mut in_scratch)?;
+                self.matvec_once(layer, p.weight, x, p.out, &mut in_scratch, rows)?;
                 if let Some(bias) = p.bias {
-                    self.add_bias(p.out, bias, p.weight.rows, p.weight.rows)?;
+                    self.add_bias(p.out, bias, p.weight.rows, rows * p.weight.rows)?;
                 }
                 1
             };
@@ -178,14 +176,16 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// Two or three products of one quantized type on one input, in one launch
-    /// of `rf_matvec3_<type>_q8`.
+    /// One to three products of one quantized type on one input of `rows` rows,
+    /// in one launch of `rf_matvec3_<type>_q8` per row, or of
+    /// `rf_matvec3x8_<type>_q8` per eight rows.
     fn matvec_group(
         &self,
         layer: Option<usize>,
         x: &DeviceBuffer<f32>,
         group: &[Product<'_>],
         in_scratch: &mut Option<&'static str>,
+        rows: usize,
     ) -> Result<(), EngineError> {
         let first = group[0].weight;
         let Some((name, Some((quantize, block)))) = matvec_kernel(first.ty) else {
@@ -194,46 +194,76 @@ impl GpuBackend<'_> {
                 ty: first.ty,
             });
         };
-        self.quantize_input(x, first.cols, (quantize, block), in_scratch)?;
-        let name = name.replacen("rf_matvec_", "rf_matvec3_", 1);
+        self.quantize_input(x, first.cols, (quantize, block), in_scratch, rows)?;
+        let kind = if rows > 1 {
+            "rf_matvec3x8_"
+        } else {
+            "rf_matvec3_"
+        };
+        let name = name.replacen("rf_matvec_", kind, 1);
         let function = self.module(KernelModule::QuantMatvec).function(&name)?;
         let tensors = group
             .iter()
             .map(|p| self.tensor(layer, p.weight))
             .collect::<Result<Vec<_>, _>>()?;
-        let rows: Vec<u32> = (0..3)
-            .map(|i| group.get(i).map_or(0, |p| p.weight.rows as u32))
+        let outputs: Vec<usize> = (0..3)
+            .map(|i| group.get(i).map_or(0, |p| p.weight.rows))
             .collect();
         let cols = first.cols as u32;
-        let config = self.matvec_q8_config(rows.iter().sum::<u32>() as usize);
+        let config = self.matvec_q8_config(outputs.iter().sum());
+        // Bytes of one row's quantized activations.
+        let row_bytes = first.cols / block * if block == 32 { 36 } else { 292 };
+        debug_assert!(row_bytes * rows <= self.scratch.xq.len());
         // A null pointer: no bias for that product.
         let no_bias = 0u64;
-        // Kernel: rf_matvec3_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2, rows0, rows1,
-        // rows2, cols); an absent third product has 0 rows and repeats the first's
-        // pointers (never read).
-        // SAFETY: every tensor holds its rows x cols values of the one type (checked at
-        // load, same cols), xq the input's blocks (quantized above), each y and bias
-        // (or null) its rows floats.
-        unsafe {
-            let mut launch = self.stream.launch(&function);
-            for i in 0..3 {
-                launch = launch.arg(&tensors[i.min(tensors.len() - 1)].data);
-            }
-            launch = launch.arg(&self.scratch.xq);
-            for i in 0..3 {
-                launch = launch.arg(group[i.min(group.len() - 1)].out);
-            }
-            for i in 0..3 {
-                launch = match group.get(i).and_then(|p| p.bias) {
-                    Some(bias) => launch.arg(bias),
-                    None => launch.arg(&no_bias),
-                };
-            }
-            for r in &rows {
-                launch = launch.arg(r);
-            }
-            launch.arg(&cols).run(config)
-        }?;
+        for first_row in (0..rows).step_by(MATVEC_BATCH) {
+            let n = (rows - first_row).min(MATVEC_BATCH);
+            let xq = self.scratch.xq.slice(first_row * row_bytes..)?;
+            let ys = (0..3)
+                .map(|i| {
+                    let p = group[i.min(group.len() - 1)];
+                    let at = if i < group.len() {
+                        first_row * p.weight.rows
+                    } else {
+                        0
+                    };
+                    p.out.slice(at..)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let counts: Vec<u32> = outputs.iter().map(|&r| r as u32).collect();
+            let n32 = n as u32;
+            // Kernel: rf_matvec3[x8]_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2,
+            // rows0, rows1, rows2, cols[, n]); an absent product has 0 rows and repeats
+            // the first's pointers (never read).
+            // SAFETY: every tensor holds its rows x cols values of the one type (checked
+            // at load, same cols), xq from `first_row` on the n rows' blocks (quantized
+            // above), each y from there n x its rows floats, each bias (or null) its
+            // rows floats; n <= 8 (RF_MV_BATCH), 1 for the one-row kernel.
+            unsafe {
+                let mut launch = self.stream.launch(&function);
+                for i in 0..3 {
+                    launch = launch.arg(&tensors[i.min(tensors.len() - 1)].data);
+                }
+                launch = launch.arg(&xq);
+                for y in &ys {
+                    launch = launch.arg(y);
+                }
+                for i in 0..3 {
+                    launch = match group.get(i).and_then(|p| p.bias) {
+                        Some(bias) => launch.arg(bias),
+                        None => launch.arg(&no_bias),
+                    };
+                }
+                for r in &counts {
+                    launch = launch.arg(r);
+                }
+                launch = launch.arg(&cols);
+                if rows > 1 {
+                    launch = launch.arg(&n32);
+                }
+                launch.run(config)
+            }?;
+        }
         Ok(())
     }
 
@@ -247,25 +277,28 @@ impl GpuBackend<'_> {
         }
     }
 
-    /// Quantizes `x` (`cols` values) into `scratch.xq` with `quantize` (kernel,
-    /// values per block) unless `in_scratch` says it already holds that.
+    /// Quantizes `rows` rows of `x` (`cols` values each) into `scratch.xq` with
+    /// `quantize` (kernel, values per block) unless `in_scratch` says it already
+    /// holds that.
     fn quantize_input(
         &self,
         x: &DeviceBuffer<f32>,
         cols: usize,
         (quantize, block): (&'static str, usize),
         in_scratch: &mut Option<&'static str>,
+        rows: usize,
     ) -> Result<(), EngineError> {
         if *in_scratch == Some(quantize) {
             return Ok(());
         }
         *in_scratch = Some(quantize);
-        let blocks = (cols / block) as u32;
+        let blocks = (rows * cols / block) as u32;
         let function = self.module(KernelModule::QuantMatvec).function(quantize)?;
         // One warp per block.
         let config = LaunchConfig::for_elements(blocks as usize * self.warp_size, BLOCK)?;
         // SAFETY: rf_quantize_q8_{0,k}(const float* x, u8* out, u32 blocks): x holds
-        // cols floats, xq room for the blocks of the widest input (sized at new).
+        // rows x cols floats, xq room for the blocks of the widest input of every row
+        // (sized with the scratch).
         unsafe {
             self.stream
                 .launch(&function)
@@ -277,8 +310,9 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// One product of [`Self::matvecs`]; `in_scratch` names the quantizer whose
-    /// output `scratch.xq` holds for this `x`, if any.
+    /// One product of [`Self::matvecs`] for `rows` rows; `in_scratch` names the
+    /// quantizer whose output `scratch.xq` holds for this `x`, if any. Kernels on
+    /// f32 activations take the rows one launch each.
     pub(super) fn matvec_once(
         &self,
         layer: Option<usize>,
@@ -286,6 +320,7 @@ impl GpuBackend<'_> {
         x: &DeviceBuffer<f32>,
         y: &DeviceBuffer<f32>,
         in_scratch: &mut Option<&'static str>,
+        rows: usize,
     ) -> Result<(), EngineError> {
         let tensor = self.tensor(layer, weight)?;
         let (name, quantizer) =
@@ -294,7 +329,11 @@ impl GpuBackend<'_> {
                 ty: weight.ty,
             })?;
         if let Some(quantize) = quantizer {
-            self.quantize_input(x, weight.cols, quantize, in_scratch)?;
+            if rows > 1 {
+                let product = Product::new(weight, y);
+                return self.matvec_group(layer, x, &[product], in_scratch, rows);
+            }
+            self.quantize_input(x, weight.cols, quantize, in_scratch, 1)?;
         }
         let function = self.module(KernelModule::QuantMatvec).function(name)?;
         let config = if quantizer.is_some() {
@@ -308,20 +347,25 @@ impl GpuBackend<'_> {
                 shared_bytes: 0,
             }
         };
-        let (rows, cols) = (weight.rows as u32, weight.cols as u32);
-        // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
-        // float* y, u32 rows, u32 cols).
-        // SAFETY: the tensor holds rows x cols values of its type (checked at load), x
-        // cols floats or xq their blocks (quantized above), y rows floats (scratch).
-        unsafe {
-            let launch = self.stream.launch(&function).arg(&tensor.data);
-            let launch = if quantizer.is_some() {
-                launch.arg(&self.scratch.xq)
-            } else {
-                launch.arg(x)
-            };
-            launch.arg(y).arg(&rows).arg(&cols).run(config)
-        }?;
+        let (w_rows, cols) = (weight.rows as u32, weight.cols as u32);
+        for row in 0..rows {
+            let x_row = x.slice(row * weight.cols..(row + 1) * weight.cols)?;
+            let y_row = y.slice(row * weight.rows..(row + 1) * weight.rows)?;
+            // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
+            // float* y, u32 rows, u32 cols).
+            // SAFETY: the tensor holds rows x cols values of its type (checked at load),
+            // x_row cols floats or xq their blocks (quantized above, one row), y_row rows
+            // floats (scratch).
+            unsafe {
+                let launch = self.stream.launch(&function).arg(&tensor.data);
+                let launch = if quantizer.is_some() {
+                    launch.arg(&self.scratch.xq)
+                } else {
+                    launch.arg(&x_row)
+                };
+                launch.arg(&y_row).arg(&w_rows).arg(&cols).run(config)
+            }?;
+        }
         Ok(())
     }
 
@@ -402,9 +446,9 @@ impl GpuBackend<'_> {
         products.first().and_then(|p| quantizer(p.weight))
     }
 
-    /// One row: `x += o` when `o` is given, `y = x / rms(x) * w`, and `y`
-    /// quantized into `scratch.xq` as `quantizer` would, in one launch
-    /// (`quantizer` from [`Self::norm_quantizer`]).
+    /// Each of `rows` rows of `cols`: `x += o` when `o` is given, `y = x /
+    /// rms(x) * w`, and `y` quantized into `scratch.xq` as `quantizer` would, in
+    /// one launch (`quantizer` from [`Self::norm_quantizer`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn rms_norm_quantized(
         &self,
@@ -412,7 +456,7 @@ impl GpuBackend<'_> {
         o: Option<&DeviceBuffer<f32>>,
         w: &DeviceBuffer<f32>,
         y: &DeviceBuffer<f32>,
-        cols: usize,
+        (rows, cols): (usize, usize),
         eps: f32,
         quantizer: &'static str,
     ) -> Result<(), EngineError> {
@@ -422,13 +466,14 @@ impl GpuBackend<'_> {
         let c = cols as u32;
         // A null pointer: the kernel skips the residual add.
         let no_residual = 0u64;
-        let mut config = LaunchConfig::per_row(1, norm_threads(cols))?;
+        let mut config = LaunchConfig::per_row(rows, norm_threads(cols))?;
         config.shared_bytes = (cols * size_of::<f32>()) as u32;
         // Kernel: rf_rms_norm_q8_{0,k}(float* x, const float* o, const float* w, float* y,
-        // u8* q, float eps, u32 cols); shared memory at most NORM_QUANTIZE_MAX_COLS floats
-        // (checked by the caller through `norm_quantizer`).
-        // SAFETY: x, o (or null), w and y hold cols floats, y apart from x and o; xq has
-        // room for the blocks of the widest input; cols floats of shared memory are given.
+        // u8* q, float eps, u32 cols), a block per row; shared memory at most
+        // NORM_QUANTIZE_MAX_COLS floats (checked by the caller through `norm_quantizer`).
+        // SAFETY: x, o (or null) and y hold rows x cols floats, w cols, y apart from x
+        // and o; xq has room for the blocks of the widest input of every row; cols
+        // floats of shared memory are given.
         unsafe {
             let launch = self.stream.launch(&function).arg(x);
             let launch = match o {
@@ -522,11 +567,42 @@ impl GpuBackend<'_> {
     }
 
     /// Rotates the query heads in `q` and the key heads in `k` of `rows` tokens
-    /// with `table` (cos, sin pairs; `head_dim` floats per token), and stores the
-    /// keys and the values `v` as f16 into layer `il`'s caches from the position
-    /// in `scratch.step[0]` on, in one launch; then scales the queries where the
-    /// plan applies the attention scale to them.
+    /// of one sequence with `table` (cos, sin pairs; `head_dim` floats per
+    /// token), and stores the keys and the values `v` as f16 into `caches` (layer
+    /// `il`'s) from the position in `scratch.step[0]` on, in one launch; then
+    /// scales the queries where the plan applies the attention scale to them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn rope_store(
+        &self,
+        (q, k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        rows: usize,
+        table: &DeviceView<'_, f32>,
+        (keys, values): (&DeviceBuffer<u16>, &DeviceBuffer<u16>),
+        plan: &ExecutionPlan,
+        c: &ModelConfig,
+    ) -> Result<(), EngineError> {
+        let pos = self.scratch.step.slice(0..1)?;
+        // Kernel: rf_rope_store_f32(q, k, v, cs, k_cache, v_cache, pos, n_head_q, n_head_k,
+        // head_dim, head_dim_v, rope_dims, neox).
+        // SAFETY: q, k and v hold `rows` tokens' heads, cs rows x head_dim floats; the
+        // caches hold `context` positions of n_head_kv heads and pos[0] + rows <=
+        // `context` (checked by `forward`).
+        self.rope_launch(
+            "rf_rope_store_f32",
+            (q, k, v),
+            rows,
+            table,
+            [keys, values],
+            &pos,
+            plan,
+            c,
+        )
+    }
+
+    /// [`Self::rope_store`] for one token of each of `rows` sequences (a decode
+    /// step): row r's keys and values go to its own sequence's caches of layer
+    /// `il` at its own position, all read from the step's buffers.
+    pub(super) fn rope_store_seqs(
         &self,
         (q, k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>, &DeviceBuffer<f32>),
         rows: usize,
@@ -535,24 +611,58 @@ impl GpuBackend<'_> {
         plan: &ExecutionPlan,
         c: &ModelConfig,
     ) -> Result<(), EngineError> {
-        let (keys, values) = &self.cache[il];
+        let all = self.scratch.rows;
+        let keys = self
+            .scratch
+            .caches
+            .slice(2 * all * il..2 * all * il + rows)?;
+        let values = self
+            .scratch
+            .caches
+            .slice(2 * all * il + all..2 * all * il + all + rows)?;
+        let pos = self.scratch.step.slice(0..rows)?;
+        // Kernel: rf_rope_store_seqs_f32(q, k, v, cs, k_caches, v_caches, pos, n_head_q,
+        // n_head_k, head_dim, head_dim_v, rope_dims, neox).
+        // SAFETY: q, k and v hold `rows` tokens' heads, cs rows x head_dim floats; the
+        // step's addresses are those of live caches of `context` positions of n_head_kv
+        // heads (the slots, written by prepare_step) and each pos[r] < `context`
+        // (checked by `forward_batch`).
+        self.rope_launch(
+            "rf_rope_store_seqs_f32",
+            (q, k, v),
+            rows,
+            table,
+            [&keys, &values],
+            &pos,
+            plan,
+            c,
+        )
+    }
+
+    /// The launch of either rope-and-store kernel (`caches`: the caches or the
+    /// tables of their addresses), then the query scale.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_launch(
+        &self,
+        name: &str,
+        (q, k, v): (&DeviceBuffer<f32>, &DeviceBuffer<f32>, &DeviceBuffer<f32>),
+        rows: usize,
+        table: &DeviceView<'_, f32>,
+        caches: [&dyn KernelArg; 2],
+        pos: &DeviceView<'_, u32>,
+        plan: &ExecutionPlan,
+        c: &ModelConfig,
+    ) -> Result<(), EngineError> {
         let (dims, style) = (plan.rope_dims, plan.rope_style);
-        let function = self
-            .module(KernelModule::Transformer)
-            .function("rf_rope_store_f32")?;
+        let function = self.module(KernelModule::Transformer).function(name)?;
         let heads = [c.n_head, c.n_head_kv, c.head_dim, c.head_dim_v, dims].map(|n| n as u32);
         let neox = u32::from(style == RopeStyle::Neox);
-        let pos = self.scratch.step.slice(0..1)?;
         let config = LaunchConfig {
             grid: ((c.n_head + 2 * c.n_head_kv) as u32, rows as u32, 1),
             block: (64, 1, 1),
             shared_bytes: 0,
         };
-        // Kernel: rf_rope_store_f32(q, k, v, cs, k_cache, v_cache, pos, n_head_q, n_head_k,
-        // head_dim, head_dim_v, rope_dims, neox).
-        // SAFETY: q, k and v hold `rows` tokens' heads, cs rows x head_dim floats; the
-        // caches hold `context` positions of n_head_kv heads and pos[0] + rows <=
-        // `context` (checked by `forward`).
+        // SAFETY: see the callers.
         unsafe {
             let mut launch = self
                 .stream
@@ -561,9 +671,9 @@ impl GpuBackend<'_> {
                 .arg(k)
                 .arg(v)
                 .arg(table)
-                .arg(keys)
-                .arg(values)
-                .arg(&pos);
+                .arg(caches[0])
+                .arg(caches[1])
+                .arg(pos);
             for n in &heads {
                 launch = launch.arg(n);
             }
@@ -572,6 +682,63 @@ impl GpuBackend<'_> {
         if plan.scale_queries {
             self.scale(q, plan.attn_scale, rows * c.n_head * c.head_dim)?;
         }
+        Ok(())
+    }
+
+    /// Attention of one query token of each of `rows` sequences (`scratch.q`)
+    /// over its own caches of layer `il`, into `scratch.attn`; spans and cache
+    /// addresses come from the step's buffers.
+    pub(super) fn attend_seqs(
+        &self,
+        rows: usize,
+        il: usize,
+        plan: &ExecutionPlan,
+        c: &ModelConfig,
+    ) -> Result<(), EngineError> {
+        let s = &self.scratch;
+        let all = s.rows;
+        let keys = s.caches.slice(2 * all * il..2 * all * il + rows)?;
+        let values = s
+            .caches
+            .slice(2 * all * il + all..2 * all * il + all + rows)?;
+        let spans = s
+            .step
+            .slice(all + 2 * all * il..all + 2 * all * il + 2 * rows)?;
+        let scale = if plan.scale_queries {
+            1.0
+        } else {
+            plan.attn_scale
+        };
+        let function = self
+            .module(KernelModule::Transformer)
+            .function("rf_attend_f16_seqs")?;
+        let heads = [c.n_head, c.n_head_kv, c.head_dim, c.head_dim_v].map(|n| n as u32);
+        let stride = self.context as u32;
+        let config = LaunchConfig {
+            grid: (c.n_head as u32, rows as u32, 1),
+            block: (BLOCK, 1, 1),
+            shared_bytes: 0,
+        };
+        // Kernel: rf_attend_f16_seqs(q, k_caches, v_caches, out, scores, n_head, n_head_kv,
+        // head_dim, head_dim_v, spans, stride, scale).
+        // SAFETY: q holds rows x n_head x head_dim floats, out rows x n_head x head_dim_v
+        // and scores rows x n_head x context; the addresses are those of live caches of
+        // `context` positions (the slots, written by prepare_step) and each span ends at
+        // most at `context` (checked by `forward_batch`).
+        unsafe {
+            let mut launch = self
+                .stream
+                .launch(&function)
+                .arg(&s.q)
+                .arg(&keys)
+                .arg(&values)
+                .arg(&s.attn)
+                .arg(&s.scores);
+            for a in &heads {
+                launch = launch.arg(a);
+            }
+            launch.arg(&spans).arg(&stride).arg(&scale).run(config)
+        }?;
         Ok(())
     }
 

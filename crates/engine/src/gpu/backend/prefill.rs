@@ -154,15 +154,16 @@ fn distinct_bases(plan: &ExecutionPlan) -> (Vec<f32>, Vec<usize>) {
 }
 
 impl GpuBackend<'_> {
-    /// Runs `tokens` (at most `p.rows()`, at positions `start..`) through every
-    /// layer; their final hidden states stay in `p.x`.
+    /// Runs `tokens` (at most `p.rows()`, at positions `start..` of the
+    /// sequence in `slot`) through every layer; their final hidden states stay
+    /// in `p.x`.
     pub(super) fn prefill_rows(
         &mut self,
         p: &mut Prefill,
         model: &Model,
         plan: &ExecutionPlan,
         tokens: &[u32],
-        start: usize,
+        (start, slot): (usize, usize),
     ) -> Result<(), EngineError> {
         let c = &model.config;
         let (n, e, hd) = (tokens.len(), c.n_embd, c.head_dim);
@@ -189,7 +190,7 @@ impl GpuBackend<'_> {
         // The first position, where rf_store_kv_f16_at puts the rows.
         self.stream
             .upload(&mut self.scratch.step.slice_mut(..1)?, &[start as u32])?;
-        self.prefill_layers(p, model, plan, n, start, &table_of_layer)
+        self.prefill_layers(p, model, plan, (n, start, slot), &table_of_layer)
     }
 
     fn prefill_layers(
@@ -197,8 +198,7 @@ impl GpuBackend<'_> {
         p: &Prefill,
         model: &Model,
         plan: &ExecutionPlan,
-        n: usize,
-        start: usize,
+        (n, start, slot): (usize, usize, usize),
         table_of_layer: &[usize],
     ) -> Result<(), EngineError> {
         let c = &model.config;
@@ -233,8 +233,8 @@ impl GpuBackend<'_> {
             }
             let first = table_of_layer[il] * p.rows * hd;
             let table = p.rope.slice(first..first + n * hd)?;
-            self.rope_store((&p.q, &p.k, &p.v), n, &table, il, plan, c)?;
-            let (keys, values) = &self.cache[il];
+            let (keys, values) = &self.slots.caches(slot)[il];
+            self.rope_store((&p.q, &p.k, &p.v), n, &table, (keys, values), plan, c)?;
             let scale = if plan.scale_queries {
                 1.0
             } else {
