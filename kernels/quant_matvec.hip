@@ -518,9 +518,9 @@ __device__ static __forceinline__ float rf_part_q6_k(const rf_u8* b, const rf_u8
 // the lanes take the row's parts in turn (unrolled, so that each lane has several
 // loads in flight), then the warp adds its lanes' shares; no block barrier. (A
 // block per row measured 3-5 % slower at decode on an H100.) With Cols > 1 the
-// warp multiplies the row by n <= Cols activation vectors (one per sequence of a
-// batch, `a` holding them one after another) while it has the row's blocks at
-// hand, each summed in the same order as alone: y[j * rows + row] for vector j.
+// warp multiplies the row by n <= Cols activation vectors (`a` holding them one
+// after another, `y` taking a row of results per vector) while it has the row's
+// blocks at hand, each summed in the same order as alone.
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues, int Cols>
 __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
@@ -572,7 +572,9 @@ __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, 
 
 // Three products of one input in one launch (Q, K and V; or gate and up with
 // rows2 = 0): rows 0 .. rows0 are w0's, the next rows1 w1's, then w2's; each for
-// n <= Cols input vectors (see rf_matvec_q_row).
+// n input vectors, Cols per warp: ceil(n / Cols) consecutive warps share a row
+// (in one block, so that the row's weights come from the block's cache after
+// the first warp), each taking its own vectors.
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues, int Cols>
 __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2,
@@ -581,6 +583,21 @@ __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8
                                                     rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols,
                                                     rf_u32 n) {
     rf_u32 row = rf_warp_row();
+    if (Cols < n) {
+        // This warp's share of the vectors.
+        const rf_u32 groups = (n + Cols - 1) / Cols;
+        const rf_u32 first = (row % groups) * Cols;
+        row /= groups;
+        n = n - first < Cols ? n - first : Cols;
+        a += (rf_u64)first * (cols / BlockValues) * ActBytes;
+        const rf_u64 total = (rf_u64)rows0 + rows1 + rows2;
+        if (row >= total) {
+            return;
+        }
+        y0 += (rf_u64)first * rows0;
+        y1 += (rf_u64)first * rows1;
+        y2 += (rf_u64)first * rows2;
+    }
     if (row < rows0) {
         rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w0, a, y0, b0, row, rows0, cols, n);
         return;
@@ -656,33 +673,35 @@ RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8*
 //                             rows2, cols, unsigned int n)
 // As rf_matvec3_<type>_q8 for n <= RF_MV_BATCH activation vectors: xq holds the n
 // vectors' blocks one after another, y_i[j][rows_i] vector j's products. Each
-// output is summed exactly as the one-vector kernel sums it. Launch as the
-// one-vector kernel.
+// output is summed exactly as the one-vector kernel sums it. A warp takes
+// RF_MV_COLS vectors of a row: grid = (ceil(rows * ceil(n / RF_MV_COLS) / warps
+// per block), 1, 1), blocks of 128 threads.
 #define RF_MV_BATCH 8
+#define RF_MV_COLS 2
 RF_KERNEL void rf_matvec3x8_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 RF_KERNEL void rf_matvec3x8_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 RF_KERNEL void rf_matvec3x8_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 RF_KERNEL void rf_matvec3x8_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 RF_KERNEL void rf_matvec3x8_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
                                    rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, RF_MV_BATCH>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

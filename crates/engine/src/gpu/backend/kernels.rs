@@ -39,6 +39,9 @@ const MATVEC_Q8_THREADS: u32 = 128;
 /// Input rows one launch of the batched matrix-vector kernels multiplies
 /// (`RF_MV_BATCH` in kernels/quant_matvec.hip).
 const MATVEC_BATCH: usize = 8;
+/// Input rows one warp of those kernels takes (`RF_MV_COLS`): a weight row
+/// goes to as many warps as it needs for all the inputs.
+const MATVEC_COLS: usize = 2;
 
 /// The matrix-vector kernel for a weight type and the quantizer its activations
 /// go through first (name, values per block), chosen as the CPU backend prepares
@@ -210,7 +213,7 @@ impl GpuBackend<'_> {
             .map(|i| group.get(i).map_or(0, |p| p.weight.rows))
             .collect();
         let cols = first.cols as u32;
-        let config = self.matvec_q8_config(outputs.iter().sum());
+        let weight_rows: usize = outputs.iter().sum();
         // Bytes of one row's quantized activations.
         let row_bytes = first.cols / block * if block == 32 { 36 } else { 292 };
         debug_assert!(row_bytes * rows <= self.scratch.xq.len());
@@ -218,6 +221,8 @@ impl GpuBackend<'_> {
         let no_bias = 0u64;
         for first_row in (0..rows).step_by(MATVEC_BATCH) {
             let n = (rows - first_row).min(MATVEC_BATCH);
+            let warps_per_row = if rows > 1 { n.div_ceil(MATVEC_COLS) } else { 1 };
+            let config = self.matvec_q8_config(weight_rows * warps_per_row);
             let xq = self.scratch.xq.slice(first_row * row_bytes..)?;
             let ys = (0..3)
                 .map(|i| {
@@ -267,11 +272,12 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
-    /// The launch of a `_q8` kernel (a warp per row) over `rows` rows.
-    fn matvec_q8_config(&self, rows: usize) -> LaunchConfig {
+    /// The launch of a `_q8` kernel over `warps` warps (a warp per weight row,
+    /// or several for several inputs).
+    fn matvec_q8_config(&self, warps: usize) -> LaunchConfig {
         let per_block = (MATVEC_Q8_THREADS as usize / self.warp_size).max(1);
         LaunchConfig {
-            grid: (rows.div_ceil(per_block) as u32, 1, 1),
+            grid: (warps.div_ceil(per_block) as u32, 1, 1),
             block: (MATVEC_Q8_THREADS, 1, 1),
             shared_bytes: 0,
         }
