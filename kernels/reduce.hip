@@ -95,3 +95,42 @@ RF_KERNEL void rf_add_rms_norm_f32(float* __restrict__ x, const float* __restric
         }
     }
 }
+
+// void rf_argmax_f32(const float* x, unsigned int* index, unsigned int n)
+// index[0] = the position of the largest of x[0..n), the lowest among equal ones;
+// NaN never wins; 0 when no value is above -inf (the CPU sampler's argmax). Greedy
+// decoding copies back this one id instead of the logits. One block (grid = 1).
+RF_KERNEL void rf_argmax_f32(const float* __restrict__ x, rf_u32* __restrict__ index, rf_u32 n) {
+    __shared__ float warp_best[RF_MAX_WARPS];
+    __shared__ rf_u32 warp_at[RF_MAX_WARPS];
+    const rf_u32 none = 0xffffffffu;
+    float best = -RF_INFINITY;
+    rf_u32 at = none;
+    // Each thread's positions rise, so a strict > keeps its first maximum.
+    for (rf_u32 i = threadIdx.x; i < n; i += blockDim.x) {
+        if (x[i] > best) {
+            best = x[i];
+            at = i;
+        }
+    }
+    const rf_u32 lane = threadIdx.x % RF_WARP_SIZE, warps = blockDim.x / RF_WARP_SIZE;
+    for (int round = 0; round < 2; ++round) {
+        for (int mask = RF_WARP_SIZE / 2; mask > 0; mask /= 2) {
+            const float other = rf_shfl_xor(best, mask);
+            const rf_u32 other_at = (rf_u32)rf_shfl_xor((int)at, mask);
+            if (other > best || (other == best && other_at < at)) {
+                best = other;
+                at = other_at;
+            }
+        }
+        if (round == 1) break;
+        if (lane == 0) {
+            warp_best[rf_warp_id()] = best;
+            warp_at[rf_warp_id()] = at;
+        }
+        __syncthreads();
+        best = lane < warps ? warp_best[lane] : -RF_INFINITY;
+        at = lane < warps ? warp_at[lane] : none;
+    }
+    if (threadIdx.x == 0) index[0] = at == none ? 0 : at;
+}

@@ -225,6 +225,71 @@ fn row_reductions_match_the_cpu() {
     }
 }
 
+/// The sampler's greedy choice: the first largest value; NaN never; 0 when
+/// nothing is above -inf.
+fn first_argmax(values: &[f32]) -> u32 {
+    let mut best = (f32::NEG_INFINITY, 0);
+    for (i, &v) in values.iter().enumerate() {
+        if v > best.0 {
+            best = (v, i);
+        }
+    }
+    best.1 as u32
+}
+
+#[test]
+fn argmax_takes_the_first_largest_value() {
+    let Some(device) = gpu("argmax_takes_the_first_largest_value") else {
+        return;
+    };
+    let stream = Stream::new(&device).unwrap();
+    let module = module(&device, KernelModule::Reduce);
+    let argmax = module.function("rf_argmax_f32").unwrap();
+    let mut cases: Vec<(&str, Vec<f32>)> = vec![
+        ("one value", vec![-3.0]),
+        ("random vocabulary", values(151_936, 3)),
+        ("nothing above -inf", vec![f32::NEG_INFINITY; 300]),
+        (
+            "NaN and -inf only",
+            vec![f32::NAN, f32::NEG_INFINITY, f32::NAN],
+        ),
+        ("empty", vec![]),
+    ];
+    let mut ties = values(262_144, 5);
+    for at in [200_000, 70_001, 70_001 + 1024, 9] {
+        ties[at] = 50.0;
+    }
+    cases.push(("ties across threads and within one", ties));
+    let mut nan_first = values(5000, 8);
+    nan_first[0] = f32::NAN;
+    nan_first[4999] = 60.0;
+    cases.push(("NaN first, maximum last", nan_first));
+    let index = device.alloc::<u32>(1).unwrap();
+    for (what, x) in cases {
+        let mut dx = device.alloc::<f32>(x.len().max(1)).unwrap();
+        if !x.is_empty() {
+            stream
+                .upload(&mut dx.slice_mut(..x.len()).unwrap(), &x)
+                .unwrap();
+        }
+        let n = x.len() as u32;
+        // SAFETY: rf_argmax_f32(const float* x, u32* index, u32 n): n values, one id.
+        unsafe {
+            stream
+                .launch(&argmax)
+                .arg(&dx)
+                .arg(&index)
+                .arg(&n)
+                .run(LaunchConfig::per_row(1, 1024).unwrap())
+        }
+        .unwrap();
+        let mut got = [u32::MAX];
+        stream.download(&index.as_view(), &mut got).unwrap();
+        assert_eq!(got[0], first_argmax(&x), "{what}");
+    }
+    eprintln!("argmax: 7 cases equal the sampler's choice");
+}
+
 #[test]
 fn kernel_launches_replay_from_a_graph() {
     let Some(device) = gpu("kernel_launches_replay_from_a_graph") else {

@@ -38,6 +38,12 @@ pub struct GenerateOptions {
     pub ignore_eos: bool,
     /// Stops generation when set (checked before each token).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// `choose` is a plain argmax (greedy sampling without penalties, see
+    /// [`SamplerConfig::is_plain_argmax`](crate::sampling::SamplerConfig::is_plain_argmax)):
+    /// after the first token the backend picks each next token itself
+    /// ([`Backend::forward_greedy`](crate::Backend::forward_greedy); on a GPU one
+    /// id comes back instead of the logits) and `choose` is not called for it.
+    pub greedy: bool,
 }
 
 /// What a generation did and how long it took.
@@ -200,6 +206,8 @@ impl<'m> Session<'m> {
         let mut stream = tokenizer.stream_decoder(false);
         let mut text = StopFilter::new(options.stop.clone());
         let mut generated = 0;
+        // The next token when the backend already picked it (`options.greedy`).
+        let mut picked = None;
         let stop = loop {
             if options.max_tokens.is_some_and(|max| generated >= max) {
                 break StopReason::MaxTokens;
@@ -211,7 +219,10 @@ impl<'m> Session<'m> {
             {
                 break StopReason::Cancelled;
             }
-            let token = choose(&self.logits);
+            let token = match picked.take() {
+                Some(token) => token,
+                None => choose(&self.logits),
+            };
             if !options.ignore_eos && tokenizer.is_eog(token) {
                 break StopReason::EndOfGeneration;
             }
@@ -223,7 +234,17 @@ impl<'m> Session<'m> {
             if self.kv.len() >= self.kv.capacity() {
                 break StopReason::ContextFull;
             }
-            self.eval(&[token])?;
+            if options.greedy {
+                picked = Some(self.backend.forward_greedy(
+                    self.model,
+                    &self.plan,
+                    &mut self.kv,
+                    &[token],
+                    &mut self.logits,
+                )?);
+            } else {
+                self.eval(&[token])?;
+            }
         };
         if stop != StopReason::StopString {
             let rest = stream.finish();

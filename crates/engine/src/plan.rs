@@ -176,6 +176,23 @@ pub trait Backend {
         logits: &mut Vec<f32>,
     ) -> Result<(), EngineError>;
 
+    /// Runs `tokens` as [`forward`](Self::forward) does and returns the id of
+    /// the last one's largest logit (the lowest id among equal ones, NaN never;
+    /// `0` when none is above `-inf`): greedy decoding. A GPU backend finds it
+    /// on the device and hands back one id instead of the logits. `logits` is
+    /// scratch space, its contents unspecified afterwards.
+    fn forward_greedy(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        logits: &mut Vec<f32>,
+    ) -> Result<u32, EngineError> {
+        self.forward(model, plan, kv, tokens, Logits::Last, logits)?;
+        Ok(crate::sampling::argmax(logits))
+    }
+
     /// Whether [`forward_batch`](Self::forward_batch) takes several sequences,
     /// each with its own [`KvCache`] in one pass. A backend that says no runs
     /// them one after another (the default `forward_batch`), and a scheduler

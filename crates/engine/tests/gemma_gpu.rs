@@ -85,11 +85,7 @@ fn gpu_greedy_continuations_start_as_the_cpu() {
         let ids = model.tokenizer.encode(prompt, true, true);
         let want = greedy(&mut cpu, &model, &plan, &ids, n);
         let got = greedy(&mut on_gpu, &model, &plan, &ids, n);
-        let same = got
-            .iter()
-            .zip(&want)
-            .position(|(a, b)| a != b)
-            .unwrap_or(n);
+        let same = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(n);
         eprintln!("{prompt:?}: {same} of {n} greedy tokens identical to the CPU backend");
         shortest = shortest.min(same);
         if same == n {

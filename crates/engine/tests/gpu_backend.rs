@@ -215,3 +215,80 @@ fn gpu_sequence_that_lost_its_cache_is_an_error() {
     gpu.forward(&model, &plan, &mut third, &[6], Logits::Last, &mut logits)
         .unwrap();
 }
+
+/// Greedy steps with the argmax taken on the device pick what the argmax of the
+/// same backend's logits picks, token after token.
+#[test]
+fn gpu_greedy_steps_pick_the_argmax_of_the_logits() {
+    let device = match Device::first_usable() {
+        Ok(device) => device,
+        Err(error) => {
+            eprintln!(
+                "gpu_greedy_steps_pick_the_argmax_of_the_logits: skipped: no usable GPU ({error})"
+            );
+            return;
+        }
+    };
+    for (arch, file_type) in [
+        (Arch::Llama, FileType::Q4_0),
+        (Arch::Qwen2, FileType::Q8_0),
+        (Arch::Gemma3, FileType::Q4KM),
+    ] {
+        let model = tiny_model(arch, file_type);
+        let plan = ExecutionPlan::new(&model);
+        let mut with_logits = GpuBackend::new(&device, &model, CONTEXT, Residency::Eager).unwrap();
+        let mut on_device = GpuBackend::new(&device, &model, CONTEXT, Residency::Eager).unwrap();
+        let (mut kv_a, mut kv_b) = (
+            KvCache::new(&model.config, CONTEXT),
+            KvCache::new(&model.config, CONTEXT),
+        );
+        let mut logits = Vec::new();
+        let prompt = [1u32, 7, 3, 9];
+        with_logits
+            .forward(&model, &plan, &mut kv_a, &prompt, Logits::Last, &mut logits)
+            .unwrap();
+        let mut want = Vec::new();
+        let mut token = argmax(&logits);
+        for _ in 0..12 {
+            want.push(token);
+            with_logits
+                .forward(
+                    &model,
+                    &plan,
+                    &mut kv_a,
+                    &[token],
+                    Logits::Last,
+                    &mut logits,
+                )
+                .unwrap();
+            token = argmax(&logits);
+        }
+        let mut got = Vec::new();
+        let mut token = on_device
+            .forward_greedy(&model, &plan, &mut kv_b, &prompt, &mut logits)
+            .unwrap();
+        for _ in 0..12 {
+            got.push(token);
+            token = on_device
+                .forward_greedy(&model, &plan, &mut kv_b, &[token], &mut logits)
+                .unwrap();
+        }
+        assert_eq!(got, want, "{arch:?} {file_type:?}");
+        assert_eq!(kv_b.len(), prompt.len() + 12);
+        eprintln!(
+            "{arch:?} {file_type:?}: 12 greedy steps picked on the device as from the logits"
+        );
+    }
+}
+
+/// The first largest logit (the sampler's greedy choice; the logits here hold
+/// no NaN).
+fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in logits.iter().enumerate() {
+        if v > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

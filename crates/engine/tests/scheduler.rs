@@ -95,12 +95,26 @@ fn prompt(model: &Model, i: u32) -> Vec<u32> {
 
 /// What `Session::generate` (`rocmforge run`) produces for the same request.
 fn alone(model: &Model, prompt: &[u32], sampler: SamplerConfig, max: usize) -> (String, Vec<u32>) {
+    generate(model, prompt, sampler, max, false)
+}
+
+/// `Session::generate` with `sampler`; with `greedy`, the backend picks the
+/// tokens after the first (`GenerateOptions::greedy`), and the ids returned
+/// are only those `choose` saw.
+fn generate(
+    model: &Model,
+    prompt: &[u32],
+    sampler: SamplerConfig,
+    max: usize,
+    greedy: bool,
+) -> (String, Vec<u32>) {
     let mut session = Session::new(model, 128);
     let mut sampler = Sampler::new(sampler).unwrap();
     prompt.iter().for_each(|&t| sampler.accept(t));
     let (mut text, mut ids) = (String::new(), Vec::new());
     let options = GenerateOptions {
         max_tokens: Some(max),
+        greedy,
         ..GenerateOptions::default()
     };
     session
@@ -119,6 +133,28 @@ fn alone(model: &Model, prompt: &[u32], sampler: SamplerConfig, max: usize) -> (
     // The last id is the end-of-generation token when generation stopped there.
     ids.retain(|&t| !model.tokenizer.is_eog(t));
     (text, ids)
+}
+
+#[test]
+fn greedy_generation_by_the_backend_writes_what_the_sampler_writes() {
+    let model = model();
+    let mut written = 0;
+    for i in 0..3 {
+        let prompt = prompt(&model, i);
+        let (want, ids) = generate(&model, &prompt, SamplerConfig::greedy(), 24, false);
+        let (got, seen) = generate(&model, &prompt, SamplerConfig::greedy(), 24, true);
+        assert_eq!(got, want, "prompt {i}");
+        written += ids.len();
+        // Only the first token came from `choose`.
+        assert!(seen.len() <= 1, "choose called for {} tokens", seen.len());
+    }
+    assert!(written >= 24, "the prompts wrote {written} tokens");
+    assert!(SamplerConfig::greedy().is_plain_argmax());
+    let penalised = SamplerConfig {
+        repeat_penalty: 1.1,
+        ..SamplerConfig::greedy()
+    };
+    assert!(!penalised.is_plain_argmax());
 }
 
 #[test]

@@ -115,6 +115,7 @@ impl KernelModule {
                 "rf_max_f32",
                 "rf_rms_norm_f32",
                 "rf_add_rms_norm_f32",
+                "rf_argmax_f32",
             ],
             KernelModule::Matmul => &["rf_matmul_f32"],
             KernelModule::QuantMatvec => &[

@@ -30,6 +30,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> anyhow::Result<()> {
         max_tokens: usize::try_from(args.n_predict).ok(),
         stop: Vec::new(),
         ignore_eos: args.ignore_eos,
+        // `--temp 0` without penalties: the backend picks the tokens (on a GPU
+        // one id per token comes back instead of the logits).
+        greedy: sampler.config().is_plain_argmax(),
         ..GenerateOptions::default()
     };
     let mut session = super::session(&model, context, &args.model)?;

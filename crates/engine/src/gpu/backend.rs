@@ -6,7 +6,7 @@
 //! BLAS (`prefill`), or token by token where it is missing. The kernel launches
 //! live in `kernels`, the per-sequence caches in `slots`.
 
-use rocmforge_hip::{Device, DeviceBuffer, GraphExec, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
@@ -67,6 +67,8 @@ struct Scratch {
     scores: DeviceBuffer<f32>,
     /// The quantized activations of the current matrix-vector products.
     xq: DeviceBuffer<u8>,
+    /// The id a greedy step found (`rf_argmax_f32`).
+    argmax: DeviceBuffer<u32>,
 }
 
 impl Scratch {
@@ -101,6 +103,7 @@ impl Scratch {
             // Q8_0 activations take 36 bytes per 32 values on the device (ggml's
             // block plus Σq, see rf_quantize_q8_0).
             xq: device.alloc::<u8>(((widest / 32 * 36).max(widest / 256 * 292) * rows).max(1))?,
+            argmax: device.alloc::<u32>(1)?,
         })
     }
 
@@ -497,6 +500,33 @@ impl GpuBackend<'_> {
         Ok(())
     }
 
+    /// The id of the largest logit of the hidden state in the first row of
+    /// `scratch.x` (as [`Self::output_logits`] computes the logits, without the
+    /// cap), found on the device.
+    fn output_argmax(&self, model: &Model) -> Result<u32, EngineError> {
+        let c = &model.config;
+        let s = &self.scratch;
+        self.rms_norm(&s.x, &self.output_norm, &s.h, 1, c.n_embd, c.rms_eps)?;
+        self.matvecs(None, &s.h, &[(&model.output, &s.logits)], 1)?;
+        let function = self
+            .module(KernelModule::Reduce)
+            .function("rf_argmax_f32")?;
+        let n = c.n_vocab as u32;
+        // SAFETY: rf_argmax_f32(x, index, n) reads the n_vocab logits just
+        // written and writes one u32 into the step's id buffer.
+        unsafe {
+            self.stream
+                .launch(&function)
+                .arg(&s.logits)
+                .arg(&s.argmax)
+                .arg(&n)
+                .run(LaunchConfig::per_row(1, 1024)?)
+        }?;
+        let mut id = [0u32];
+        self.stream.download(&s.argmax.slice(..1)?, &mut id)?;
+        Ok(id[0])
+    }
+
     /// The batched prompt path, set up on first use; `None` when unavailable.
     fn take_prefill(&mut self, model: &Model, plan: &ExecutionPlan) -> Option<Box<Prefill>> {
         if let PrefillState::Untried = self.prefill {
@@ -660,6 +690,35 @@ impl Backend for GpuBackend<'_> {
         }
         kv.set_len(start + n);
         Ok(())
+    }
+
+    /// One token through the captured decode step, its argmax found on the
+    /// device (one id copied back); anything else, or a plan that caps the
+    /// logits (the cap's rounding can make ties), as the default does.
+    fn forward_greedy(
+        &mut self,
+        model: &Model,
+        plan: &ExecutionPlan,
+        kv: &mut KvCache,
+        tokens: &[u32],
+        logits: &mut Vec<f32>,
+    ) -> Result<u32, EngineError> {
+        let &[token] = tokens else {
+            self.forward(model, plan, kv, tokens, Logits::Last, logits)?;
+            return Ok(crate::sampling::argmax(logits));
+        };
+        if plan.final_logit_softcap.is_some() {
+            self.forward(model, plan, kv, tokens, Logits::Last, logits)?;
+            return Ok(crate::sampling::argmax(logits));
+        }
+        let start = kv.len();
+        check_batch(model, start, kv.capacity().min(self.context), tokens)?;
+        let slot = self.slots.slot_of(kv)?;
+        self.prepare_step(model, plan, &[(token, start, slot)])?;
+        self.step(model, plan, 1)?;
+        let id = self.output_argmax(model)?;
+        kv.set_len(start + 1);
+        Ok(id)
     }
 
     fn batches_sequences(&self) -> bool {

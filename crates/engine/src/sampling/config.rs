@@ -119,6 +119,13 @@ impl SamplerConfig {
         self.temperature <= 0.0
     }
 
+    /// Whether every token is simply the argmax of the logits as the backend
+    /// gives them (greedy, no penalties): what
+    /// [`GenerateOptions::greedy`](crate::GenerateOptions::greedy) asks for.
+    pub fn is_plain_argmax(&self) -> bool {
+        self.is_greedy() && !self.penalties_active()
+    }
+
     /// Whether the penalties can change any logit (llama.cpp's `is_disabled`, negated).
     pub(crate) fn penalties_active(&self) -> bool {
         self.repeat_last_n > 0

@@ -17,6 +17,7 @@ mod select;
 mod tests;
 
 pub use config::{SamplerConfig, SamplerError};
+pub(crate) use select::argmax;
 
 use penalties::PenaltyWindow;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -103,7 +104,7 @@ impl Sampler {
         };
 
         if self.config.is_greedy() {
-            return select::argmax(values);
+            return argmax(values);
         }
         let survivors = filter(values, &self.config, &mut self.candidates);
         let u = unit_f64(&mut self.rng);
