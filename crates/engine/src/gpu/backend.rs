@@ -6,7 +6,7 @@
 //! BLAS (`prefill`), or token by token where it is missing. The kernel launches
 //! live in `kernels`, the per-sequence caches in `slots`.
 
-use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, Stream};
+use rocmforge_hip::{Device, DeviceBuffer, GraphExec, LaunchConfig, Module, PinnedBuffer, Stream};
 use rocmforge_kernels::KernelModule;
 
 use super::{GpuWeights, LoadOptions, Residency};
@@ -20,7 +20,7 @@ mod prefill;
 mod slots;
 
 use kernels::{Product, matvec_kernel};
-use prefill::{ATTEND_DIMS_PER_LANE, Prefill};
+use prefill::{ATTEND_DIMS_PER_LANE, Prefill, distinct_bases};
 use slots::SequenceSlots;
 
 /// Threads per block of the kernels that take any 1-D block.
@@ -69,6 +69,11 @@ struct Scratch {
     xq: DeviceBuffer<u8>,
     /// The id a greedy step found (`rf_argmax_f32`).
     argmax: DeviceBuffer<u32>,
+    /// Page-locked host copies of `x`, `rope` and `step`, which the host
+    /// fills for each step: their uploads queue without a wait each.
+    x_in: PinnedBuffer<f32>,
+    rope_in: PinnedBuffer<f32>,
+    step_in: PinnedBuffer<u32>,
 }
 
 impl Scratch {
@@ -104,6 +109,9 @@ impl Scratch {
             // block plus Σq, see rf_quantize_q8_0).
             xq: device.alloc::<u8>(((widest / 32 * 36).max(widest / 256 * 292) * rows).max(1))?,
             argmax: device.alloc::<u32>(1)?,
+            x_in: PinnedBuffer::new(device, (c.n_embd * rows).max(1))?,
+            rope_in: PinnedBuffer::new(device, (c.n_layer * c.head_dim * rows).max(1))?,
+            step_in: PinnedBuffer::new(device, rows * (1 + 2 * c.n_layer))?,
         })
     }
 
@@ -357,32 +365,32 @@ impl GpuBackend<'_> {
         let (e, hd, n) = (c.n_embd, c.head_dim, tokens.len());
         let rows = self.scratch.rows;
         debug_assert!(n <= rows);
-        let mut x = vec![0f32; n * e];
-        for (&(token, _, _), row) in tokens.iter().zip(x.chunks_exact_mut(e)) {
+        let s = &mut self.scratch;
+        for (&(token, _, _), row) in tokens.iter().zip(s.x_in.chunks_exact_mut(e)) {
             plan.embed(model, token, row);
         }
-        self.stream
-            .upload(&mut self.scratch.x.slice_mut(..n * e)?, &x)?;
-        // Every layer's rotation tables in one upload: an upload waits for the
-        // stream, so one per layer would stall the GPU once per layer.
-        let mut tables = vec![0f32; plan.layers.len() * rows * hd];
-        for (layer, block) in plan.layers.iter().zip(tables.chunks_exact_mut(rows * hd)) {
-            for (&(_, pos, _), table) in tokens.iter().zip(block.chunks_exact_mut(hd)) {
-                let t = rope_table(
-                    pos,
-                    plan.rope_dims,
-                    layer.attention.rope_base,
-                    plan.rope_freq_scale,
-                    model.rope_freqs.as_deref(),
-                );
-                table[..t.len()].copy_from_slice(&t);
+        // Every layer's rotation tables, each distinct base's computed once.
+        let (bases, table_of_layer) = distinct_bases(plan);
+        for (r, &(_, pos, _)) in tokens.iter().enumerate() {
+            let tables: Vec<Vec<f32>> = bases
+                .iter()
+                .map(|&base| {
+                    rope_table(
+                        pos,
+                        plan.rope_dims,
+                        base,
+                        plan.rope_freq_scale,
+                        model.rope_freqs.as_deref(),
+                    )
+                })
+                .collect();
+            for (il, &t) in table_of_layer.iter().enumerate() {
+                let at = (il * rows + r) * hd;
+                s.rope_in[at..at + tables[t].len()].copy_from_slice(&tables[t]);
             }
         }
-        self.stream
-            .upload(&mut self.scratch.rope.slice_mut(..tables.len())?, &tables)?;
-        let mut step = vec![0u32; rows * (1 + 2 * plan.layers.len())];
         for (r, &(_, pos, _)) in tokens.iter().enumerate() {
-            step[r] = pos as u32;
+            s.step_in[r] = pos as u32;
             let total = pos + 1;
             for (il, layer) in plan.layers.iter().enumerate() {
                 let first = layer
@@ -390,12 +398,20 @@ impl GpuBackend<'_> {
                     .window
                     .map_or(0, |w| total.saturating_sub(w));
                 let at = rows + 2 * (il * rows + r);
-                step[at] = first as u32;
-                step[at + 1] = total as u32;
+                s.step_in[at] = first as u32;
+                s.step_in[at + 1] = total as u32;
             }
         }
-        self.stream
-            .upload(&mut self.scratch.step.slice_mut(..step.len())?, &step)?;
+        // Queued together, waited for once (the last copy's completion implies
+        // the others': one stream).
+        let uploads = [
+            self.stream.upload_async(s.x.as_view_mut(), &s.x_in)?,
+            self.stream.upload_async(s.rope.as_view_mut(), &s.rope_in)?,
+            self.stream.upload_async(s.step.as_view_mut(), &s.step_in)?,
+        ];
+        for upload in uploads.into_iter().rev() {
+            upload.wait()?;
+        }
         let mut caches = vec![0u64; 2 * rows * plan.layers.len()];
         for (r, &(_, _, slot)) in tokens.iter().enumerate() {
             for (il, (keys, values)) in self.slots.caches(slot).iter().enumerate() {
@@ -490,13 +506,14 @@ impl GpuBackend<'_> {
         let s = &self.scratch;
         self.rms_norm(&s.x, &self.output_norm, &s.h, rows, c.n_embd, c.rms_eps)?;
         self.matvecs(None, &s.h, &[(&model.output, &s.logits)], rows)?;
-        let mut host = vec![0f32; rows * c.n_vocab];
+        let first = logits.len();
+        logits.resize(first + rows * c.n_vocab, 0.0);
+        let host = &mut logits[first..];
         self.stream
-            .download(&s.logits.slice(..rows * c.n_vocab)?, &mut host)?;
+            .download(&s.logits.slice(..rows * c.n_vocab)?, host)?;
         if let Some(cap) = plan.final_logit_softcap {
             host.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
         }
-        logits.extend_from_slice(&host);
         Ok(())
     }
 

@@ -134,7 +134,7 @@ impl Prefill {
 }
 
 /// The layers' distinct rope bases, and each layer's index into them.
-fn distinct_bases(plan: &ExecutionPlan) -> (Vec<f32>, Vec<usize>) {
+pub(super) fn distinct_bases(plan: &ExecutionPlan) -> (Vec<f32>, Vec<usize>) {
     let mut bases: Vec<f32> = Vec::new();
     let index = plan
         .layers
