@@ -243,6 +243,29 @@ __device__ static __forceinline__ void rf_q8_0_block(const float* v, rf_u8* o, r
     }
 }
 
+// rf_q8_0_block for values already in registers: each 32-lane segment of the
+// warp (the whole warp on 32-lane GPUs, each half on 64-lane ones) holds one
+// block's 32 values, one per lane, and writes it to `o` when `keep` (the same
+// for the segment's lanes). Every lane must call it: the reductions shuffle
+// within the segment, so its results equal rf_q8_0_block's.
+__device__ static __forceinline__ void rf_q8_0_segment(float x, rf_u8* o, bool keep) {
+    const rf_u32 lane = rf_lane_id() % 32;
+    float amax = rf_fabsf(x);
+    for (int mask = 16; mask > 0; mask /= 2) amax = rf_fmaxf(amax, rf_shfl_xor(amax, mask));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float q = rf_fminf(rf_fmaxf(__builtin_rintf(x * id), -128.0f), 127.0f);
+    float sum = q;
+    for (int mask = 16; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
+    if (keep) {
+        o[4 + lane] = (rf_u8)(signed char)(int)q;
+        if (lane == 0) {
+            *(rf_half*)o = rf_float_to_half(d);
+            *(short*)(o + 2) = (short)(int)sum;
+        }
+    }
+}
+
 // Q8_K blocks of 256 (f32 d, 256 x i8, 16 x i16 sums of 16), as ggml's reference:
 // scale -127 / (the value of largest magnitude, first one), q capped at 127.
 // One warp quantizes the 256 values at v into o.
@@ -353,9 +376,49 @@ __device__ static __forceinline__ void rf_rms_norm_q(float* __restrict__ x, cons
     }
 }
 
+// The Q8_0 form keeps each thread's values in registers (thread t holds columns
+// t, t + blockDim.x, ...: every 32-lane segment one whole block, quantized with
+// shuffles alone), so neither shared memory nor a second barrier is needed; its
+// results equal the form above. cols <= RF_NORM_VALUES * blockDim.x.
+#define RF_NORM_VALUES 12
 RF_KERNEL void rf_rms_norm_q8_0(float* x, const float* o, const float* w, float* y, rf_u8* q, float eps,
                                 rf_u32 cols) {
-    rf_rms_norm_q<rf_q8_0_block, 32, RF_Q8_0X_BYTES>(x, o, w, y, q, eps, cols);
+    __shared__ float scratch[RF_MAX_WARPS];
+    const rf_u64 first = (rf_u64)blockIdx.x * cols;
+    x += first;
+    o = o != nullptr ? o + first : nullptr;
+    y += first;
+    q += (rf_u64)blockIdx.x * (cols / 32) * RF_Q8_0X_BYTES;
+    float v[RF_NORM_VALUES], wv[RF_NORM_VALUES];
+    float sum_sq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < RF_NORM_VALUES; ++k) {
+        const rf_u32 c = threadIdx.x + k * blockDim.x;
+        v[k] = 0.0f;
+        wv[k] = 0.0f;
+        if (c < cols) {
+            float value = x[c];
+            if (o != nullptr) {
+                value += o[c];
+                x[c] = value;
+            }
+            v[k] = value;
+            wv[k] = w[c];
+            sum_sq = rf_fmaf(value, value, sum_sq);
+        }
+    }
+    sum_sq = rf_block_sum(sum_sq, scratch);
+    const float scale = rf_rsqrtf(sum_sq / (float)cols + eps);
+#pragma unroll
+    for (int k = 0; k < RF_NORM_VALUES; ++k) {
+        const rf_u32 start = k * blockDim.x + (threadIdx.x & ~31u); // this lane's segment
+        if (k * blockDim.x >= cols) break; // the same for the whole block
+        const rf_u32 c = threadIdx.x + k * blockDim.x;
+        const bool keep = start < cols; // the same for the segment (cols % 32 == 0)
+        const float value = v[k] * scale * wv[k];
+        if (keep) y[c] = value;
+        rf_q8_0_segment(keep ? value : 0.0f, q + (rf_u64)(start / 32) * RF_Q8_0X_BYTES, keep);
+    }
 }
 RF_KERNEL void rf_rms_norm_q8_k(float* x, const float* o, const float* w, float* y, rf_u8* q, float eps,
                                 rf_u32 cols) {
@@ -388,14 +451,34 @@ __device__ static __forceinline__ void rf_glu_q(float* __restrict__ gate, const 
     }
 }
 
+// The Q8_0 forms keep each thread's RF_GLU_CHUNK / blockDim.x values in registers
+// (as rf_rms_norm_q8_0 does): no shared memory, no barrier; the same results.
+template <float (*Act)(float)>
+__device__ static __forceinline__ void rf_glu_q8_0(float* __restrict__ gate, const float* __restrict__ up,
+                                                   rf_u8* __restrict__ q, rf_u32 n) {
+    const rf_u32 first = blockIdx.x * RF_GLU_CHUNK;
+    for (rf_u32 k = 0; k < RF_GLU_CHUNK; k += blockDim.x) {
+        const rf_u32 start = first + k + (threadIdx.x & ~31u); // this lane's segment
+        if (first + k >= n) break; // the same for the whole block
+        const rf_u32 i = first + k + threadIdx.x;
+        const bool keep = start < n; // the same for the segment (n % 32 == 0)
+        float v = 0.0f;
+        if (keep) {
+            v = Act(gate[i]) * up[i];
+            gate[i] = v;
+        }
+        rf_q8_0_segment(v, q + (rf_u64)(start / 32) * RF_Q8_0X_BYTES, keep);
+    }
+}
+
 RF_KERNEL void rf_swiglu_q8_0(float* gate, const float* up, rf_u8* q, rf_u32 n) {
-    rf_glu_q<rf_silu, rf_q8_0_block, 32, RF_Q8_0X_BYTES>(gate, up, q, n);
+    rf_glu_q8_0<rf_silu>(gate, up, q, n);
 }
 RF_KERNEL void rf_swiglu_q8_k(float* gate, const float* up, rf_u8* q, rf_u32 n) {
     rf_glu_q<rf_silu, rf_q8_k_block, 256, 292>(gate, up, q, n);
 }
 RF_KERNEL void rf_geglu_q8_0(float* gate, const float* up, rf_u8* q, rf_u32 n) {
-    rf_glu_q<rf_gelu_ggml, rf_q8_0_block, 32, RF_Q8_0X_BYTES>(gate, up, q, n);
+    rf_glu_q8_0<rf_gelu_ggml>(gate, up, q, n);
 }
 RF_KERNEL void rf_geglu_q8_k(float* gate, const float* up, rf_u8* q, rf_u32 n) {
     rf_glu_q<rf_gelu_ggml, rf_q8_k_block, 256, 292>(gate, up, q, n);
