@@ -15,11 +15,6 @@
 
 #define RF_MV_THREADS 256
 
-// Bytes of one block of rf_quantize_q8_0's output: f16 d, i16 sum, 32 x i8.
-#define RF_Q8_0X_BYTES 36
-
-typedef unsigned char rf_u8;
-
 // The f16 at `p`, which every block format here keeps 2-byte aligned.
 __device__ static __forceinline__ float rf_f16_at(const rf_u8* p) {
     rf_half h;
@@ -216,55 +211,6 @@ RF_KERNEL void rf_matvec_f32(const rf_u8* w, const float* x, float* y, rf_u32 ro
 // Warps of the whole grid, and this thread's warp among them.
 __device__ static __forceinline__ rf_u64 rf_grid_warps() { return rf_global_stride_x() / RF_WARP_SIZE; }
 __device__ static __forceinline__ rf_u64 rf_grid_warp() { return rf_global_id_x() / RF_WARP_SIZE; }
-
-// Q8_0 values in 36-byte blocks for the GPU kernels: f16 d = max|x| / 127, the
-// i16 sum of the 32 q, then q = round-half-even(x * 127 / max|x|). d and q are
-// ggml's Q8_0 (its 34-byte block is this one without the sum); the sum and the
-// 4-byte aligned values let the dot products read whole words and skip Σq.
-// One warp quantizes the 32 values at v into o (v in global or shared memory).
-__device__ static __forceinline__ void rf_q8_0_block(const float* v, rf_u8* o, rf_u32 lane) {
-    const float x = lane < 32 ? v[lane] : 0.0f;
-    const float amax = rf_warp_max(rf_fabsf(x));
-    const float d = amax / 127.0f;
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    float q = 0.0f;
-    if (lane < 32) {
-        q = __builtin_rintf(x * id);
-        q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
-        o[4 + lane] = (rf_u8)(signed char)(int)q;
-    }
-    // Integers below 2^24: the float sum is exact in any order.
-    const float sum = rf_warp_sum(q);
-    if (lane == 0) {
-        // 16-bit stores (blocks start at 4-byte offsets): byte stores of the
-        // converted half lost its low byte under ptxas 13.0.
-        *(rf_half*)o = rf_float_to_half(d);
-        *(short*)(o + 2) = (short)(int)sum;
-    }
-}
-
-// rf_q8_0_block for values already in registers: each 32-lane segment of the
-// warp (the whole warp on 32-lane GPUs, each half on 64-lane ones) holds one
-// block's 32 values, one per lane, and writes it to `o` when `keep` (the same
-// for the segment's lanes). Every lane must call it: the reductions shuffle
-// within the segment, so its results equal rf_q8_0_block's.
-__device__ static __forceinline__ void rf_q8_0_segment(float x, rf_u8* o, bool keep) {
-    const rf_u32 lane = rf_lane_id() % 32;
-    float amax = rf_fabsf(x);
-    for (int mask = 16; mask > 0; mask /= 2) amax = rf_fmaxf(amax, rf_shfl_xor(amax, mask));
-    const float d = amax / 127.0f;
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    const float q = rf_fminf(rf_fmaxf(__builtin_rintf(x * id), -128.0f), 127.0f);
-    float sum = q;
-    for (int mask = 16; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
-    if (keep) {
-        o[4 + lane] = (rf_u8)(signed char)(int)q;
-        if (lane == 0) {
-            *(rf_half*)o = rf_float_to_half(d);
-            *(short*)(o + 2) = (short)(int)sum;
-        }
-    }
-}
 
 // Q8_K blocks of 256 (f32 d, 256 x i8, 16 x i16 sums of 16), as ggml's reference:
 // scale -127 / (the value of largest magnitude, first one), q capped at 127.

@@ -118,13 +118,16 @@ __device__ static __forceinline__ float rf_round_half(float x) {
 // The query is rounded to f16 as the cache is; scores, softmax and the weighted sum
 // are f32. Each warp takes positions in turn (its lanes split the head's
 // dimensions), then the block's threads split the weighted sum over dimensions and
-// groups of positions.
+// groups of positions. With q8 not null, the outputs are also quantized there
+// (rf_quantize_q8_0's blocks: head h's head_dim_v / 32 blocks from block
+// h * head_dim_v / 32).
 __device__ static __forceinline__ void rf_attend_f16_one(const float* __restrict__ q,
                                                           const rf_half* __restrict__ k,
                                                           const rf_half* __restrict__ v, float* __restrict__ out,
                                                           float* __restrict__ scores, rf_u32 n_head,
                                                           rf_u32 n_head_kv, rf_u32 head_dim, rf_u32 head_dim_v,
-                                                          rf_u32 first, rf_u32 total, rf_u32 stride, float scale) {
+                                                          rf_u32 first, rf_u32 total, rf_u32 stride, float scale,
+                                                          rf_u8* __restrict__ q8) {
     __shared__ float scratch[RF_MAX_WARPS];
     __shared__ float part[RF_MAX_BLOCK_THREADS];
     const rf_u32 h = blockIdx.x;
@@ -179,27 +182,40 @@ __device__ static __forceinline__ void rf_attend_f16_one(const float* __restrict
             out[(rf_u64)h * head_dim_v + d] = acc / sum;
         }
     }
+    if (q8 != nullptr) {
+        // The head's outputs as whole Q8_0 blocks (head_dim_v % 32 == 0), as
+        // rf_quantize_q8_0 would write them for the next product.
+        __syncthreads();
+        const float* oh = out + (rf_u64)h * head_dim_v;
+        rf_u8* qh8 = q8 + (rf_u64)h * (head_dim_v / 32) * RF_Q8_0X_BYTES;
+        for (rf_u32 b = rf_warp_id(); b < head_dim_v / 32; b += warps) {
+            rf_q8_0_block(oh + 32 * b, qh8 + (rf_u64)b * RF_Q8_0X_BYTES, lane);
+        }
+    }
 }
 
 // void rf_attend_f16_seqs(const float* q, const uint64_t* k_caches, const uint64_t* v_caches,
 //                        float* out, float* scores, unsigned int n_head, unsigned int n_head_kv,
 //                        unsigned int head_dim, unsigned int head_dim_v,
-//                        const unsigned int* spans, unsigned int stride, float scale)
+//                        const unsigned int* spans, unsigned int stride, float scale,
+//                        uint8_t* q8)
 // One query token of each of `rows` sequences (a decode step): row r attends the
 // positions spans[2r] <= j < spans[2r + 1] of the caches at addresses k_caches[r]
 // and v_caches[r] (see rf_attend_f16_one; everything that changes between steps is
 // read from device memory, so that a captured step can be replayed). q[r][n_head][head_dim],
-// out[r][n_head][head_dim_v], scores[r][n_head][stride]. grid = (n_head, rows, 1),
-// 1-D blocks of whole warps (256).
+// out[r][n_head][head_dim_v], scores[r][n_head][stride]; q8 null, or room for each
+// row's n_head * head_dim_v / 32 Q8_0 blocks (head_dim_v % 32 == 0), where the
+// outputs go quantized too. grid = (n_head, rows, 1), 1-D blocks of whole warps (256).
 RF_KERNEL void rf_attend_f16_seqs(const float* __restrict__ q, const rf_u64* __restrict__ k_caches,
                                   const rf_u64* __restrict__ v_caches, float* __restrict__ out,
                                   float* __restrict__ scores, rf_u32 n_head, rf_u32 n_head_kv, rf_u32 head_dim,
                                   rf_u32 head_dim_v, const rf_u32* __restrict__ spans, rf_u32 stride,
-                                  float scale) {
+                                  float scale, rf_u8* __restrict__ q8) {
     const rf_u64 r = blockIdx.y;
+    rf_u8* row_q8 = q8 != nullptr ? q8 + r * (n_head * head_dim_v / 32) * RF_Q8_0X_BYTES : nullptr;
     rf_attend_f16_one(q + r * n_head * head_dim, (const rf_half*)k_caches[r], (const rf_half*)v_caches[r],
                       out + r * n_head * head_dim_v, scores + r * n_head * stride, n_head, n_head_kv, head_dim,
-                      head_dim_v, spans[2 * r], spans[2 * r + 1], stride, scale);
+                      head_dim_v, spans[2 * r], spans[2 * r + 1], stride, scale, row_q8);
 }
 
 // void rf_attend_rows_f16(const float* q, const uint16_t* k, const uint16_t* v, float* out,

@@ -19,7 +19,7 @@
 //                                   compile-time constant, never assume either value
 //   RF_MAX_BLOCK_THREADS            1024, the largest block any kernel is launched with
 //   RF_MAX_WARPS                    RF_MAX_BLOCK_THREADS / RF_WARP_SIZE
-//   rf_u32, rf_u64                  unsigned 32/64-bit integers
+//   rf_u8, rf_u32, rf_u64           unsigned 8/32/64-bit integers
 //   rf_half, rf_bf16                2-byte storage types (IEEE binary16, bfloat16);
 //                                   arithmetic is done in float after conversion
 //   rf_half_to_float, rf_float_to_half   round to nearest even
@@ -42,6 +42,8 @@
 //   rf_dp4a(a, b, c)                c + the dot product of the four signed bytes of a
 //                                   and b (one instruction where the GPU has one)
 //   RF_INFINITY                     +inf as a float
+//   rf_q8_0_block, rf_q8_0_segment  a block of 32 activations quantized as Q8_0
+//                                   (with its sum), from memory or from registers
 //   rf_silu(x), rf_gelu_ggml(x)     the gated activations' nonlinearities (GELU as
 //                                   ggml's f16 table computes it)
 //
@@ -62,6 +64,7 @@
 #error "rocmforge kernels need clang in HIP mode (AMD) or nvcc (NVIDIA)"
 #endif
 
+typedef unsigned char rf_u8;
 typedef unsigned int rf_u32;
 typedef unsigned long long rf_u64;
 
@@ -328,6 +331,61 @@ __device__ static __forceinline__ float rf_block_max(float value, float* scratch
     }
     __syncthreads();
     return rf_warp_max(lane < warps ? scratch[lane] : -RF_INFINITY);
+}
+
+// Activation quantization shared by the kernels that apply it (the matrix-vector
+// module's quantizers and fused norms, attention's output).
+
+// Bytes of one block of rf_quantize_q8_0's output: f16 d, i16 sum, 32 x i8.
+#define RF_Q8_0X_BYTES 36
+
+// Q8_0 values in 36-byte blocks for the GPU kernels: f16 d = max|x| / 127, the
+// i16 sum of the 32 q, then q = round-half-even(x * 127 / max|x|). d and q are
+// ggml's Q8_0 (its 34-byte block is this one without the sum); the sum and the
+// 4-byte aligned values let the dot products read whole words and skip Σq.
+// One warp quantizes the 32 values at v into o (v in global or shared memory).
+__device__ static __forceinline__ void rf_q8_0_block(const float* v, rf_u8* o, rf_u32 lane) {
+    const float x = lane < 32 ? v[lane] : 0.0f;
+    const float amax = rf_warp_max(rf_fabsf(x));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    float q = 0.0f;
+    if (lane < 32) {
+        q = __builtin_rintf(x * id);
+        q = rf_fminf(rf_fmaxf(q, -128.0f), 127.0f);
+        o[4 + lane] = (rf_u8)(signed char)(int)q;
+    }
+    // Integers below 2^24: the float sum is exact in any order.
+    const float sum = rf_warp_sum(q);
+    if (lane == 0) {
+        // 16-bit stores (blocks start at 4-byte offsets): byte stores of the
+        // converted half lost its low byte under ptxas 13.0.
+        *(rf_half*)o = rf_float_to_half(d);
+        *(short*)(o + 2) = (short)(int)sum;
+    }
+}
+
+// rf_q8_0_block for values already in registers: each 32-lane segment of the
+// warp (the whole warp on 32-lane GPUs, each half on 64-lane ones) holds one
+// block's 32 values, one per lane, and writes it to `o` when `keep` (the same
+// for the segment's lanes). Every lane must call it: the reductions shuffle
+// within the segment, so its results equal rf_q8_0_block's.
+__device__ static __forceinline__ void rf_q8_0_segment(float x, rf_u8* o, bool keep) {
+    const rf_u32 lane = rf_lane_id() % 32;
+    float amax = rf_fabsf(x);
+    for (int mask = 16; mask > 0; mask /= 2) amax = rf_fmaxf(amax, rf_shfl_xor(amax, mask));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const float q = rf_fminf(rf_fmaxf(__builtin_rintf(x * id), -128.0f), 127.0f);
+    float sum = q;
+    for (int mask = 16; mask > 0; mask /= 2) sum += rf_shfl_xor(sum, mask);
+    if (keep) {
+        o[4 + lane] = (rf_u8)(signed char)(int)q;
+        if (lane == 0) {
+            *(rf_half*)o = rf_float_to_half(d);
+            *(short*)(o + 2) = (short)(int)sum;
+        }
+    }
 }
 
 // Gated activations' nonlinearities, shared by the kernels that apply them.

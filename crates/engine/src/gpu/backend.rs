@@ -461,8 +461,10 @@ impl GpuBackend<'_> {
                 self.rms_norm(&s.k, kn, &s.k, rows * c.n_head_kv, hd, c.rms_eps)?;
             }
             self.rope_store_seqs((&s.q, &s.k, &s.v), rows, &table, il, plan, c)?;
-            self.attend_seqs(rows, il, plan, c)?;
-            self.matvecs(Some(il), &s.attn, &[(&w.wo, &s.o)], rows)?;
+            let attn_q = self.attention_quantizer(&w.wo, c);
+            self.attend_seqs(rows, il, plan, c, attn_q)?;
+            let output = [Product::new(&w.wo, &s.o)];
+            self.matvecs_quantized(Some(il), &s.attn, &output, attn_q, rows)?;
             if let Some(norm) = &v.post_attn_norm {
                 self.rms_norm(&s.o, norm, &s.o, rows, e, c.rms_eps)?;
             }

@@ -700,6 +700,7 @@ impl GpuBackend<'_> {
         il: usize,
         plan: &ExecutionPlan,
         c: &ModelConfig,
+        quantized: Option<&'static str>,
     ) -> Result<(), EngineError> {
         let s = &self.scratch;
         let all = s.rows;
@@ -726,11 +727,12 @@ impl GpuBackend<'_> {
             shared_bytes: 0,
         };
         // Kernel: rf_attend_f16_seqs(q, k_caches, v_caches, out, scores, n_head, n_head_kv,
-        // head_dim, head_dim_v, spans, stride, scale).
+        // head_dim, head_dim_v, spans, stride, scale, q8).
         // SAFETY: q holds rows x n_head x head_dim floats, out rows x n_head x head_dim_v
         // and scores rows x n_head x context; the addresses are those of live caches of
         // `context` positions (the slots, written by prepare_step) and each span ends at
-        // most at `context` (checked by `forward_batch`).
+        // most at `context` (checked by `forward_batch`); xq has room for every row's
+        // n_head x head_dim_v values as Q8_0 blocks (its widest input).
         unsafe {
             let mut launch = self
                 .stream
@@ -743,9 +745,22 @@ impl GpuBackend<'_> {
             for a in &heads {
                 launch = launch.arg(a);
             }
-            launch.arg(&spans).arg(&stride).arg(&scale).run(config)
+            let launch = launch.arg(&spans).arg(&stride).arg(&scale);
+            match quantized {
+                Some(_) => launch.arg(&s.xq),
+                // A null pointer: no quantized copy.
+                None => launch.arg(&0u64),
+            }
+            .run(config)
         }?;
         Ok(())
+    }
+
+    /// The quantizer that the output product's input goes through, applied by
+    /// the attention launch itself: Q8_0 blocks, which a head's outputs fill
+    /// whole (`None`: quantized apart, or not at all).
+    pub(super) fn attention_quantizer(&self, wo: &Weight, c: &ModelConfig) -> Option<&'static str> {
+        quantizer(wo).filter(|&q| q == "rf_quantize_q8_0" && c.head_dim_v.is_multiple_of(32))
     }
 
     /// The quantizer that the down product's input goes through, applied by the
