@@ -554,7 +554,8 @@ template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBy
           int BlockValues, int Cols>
 __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
                                                        float* __restrict__ y, const float* __restrict__ bias,
-                                                       rf_u32 row, rf_u32 rows, rf_u32 cols, rf_u32 n) {
+                                                       rf_u32 row, rf_u32 rows, rf_u32 cols, rf_u32 n,
+                                                       rf_u32 part, rf_u32 parts) {
     const rf_u32 lane = rf_lane_id();
     const rf_u32 blocks = cols / BlockValues;
     const rf_u64 act_stride = (rf_u64)blocks * ActBytes;
@@ -564,7 +565,7 @@ __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__
     for (int j = 0; j < Cols; ++j) sum[j] = 0.0f;
     // Several vectors already give each lane loads in flight: unrolled only alone.
 #pragma unroll(Cols == 1 ? 4 : 1)
-    for (rf_u32 t = lane; t < blocks * Parts; t += RF_WARP_SIZE) {
+    for (rf_u32 t = part * RF_WARP_SIZE + lane; t < blocks * Parts; t += parts * RF_WARP_SIZE) {
         const rf_u32 b = t / Parts;
         const rf_u8* wb = wr + (rf_u64)b * BlockBytes;
         const rf_u8* ab = a + (rf_u64)b * ActBytes;
@@ -573,12 +574,25 @@ __device__ static __forceinline__ void rf_matvec_q_row(const rf_u8* __restrict__
             if (Cols == 1 || (rf_u32)j < n) sum[j] += Part(wb, ab + j * act_stride, (int)(t % Parts));
         }
     }
+    // With parts > 1 the block's warps split the row (part = the warp): each
+    // warp's sum goes to shared memory and warp 0 adds them in warp order.
+    __shared__ float partial[RF_MAX_WARPS * Cols];
 #pragma unroll
     for (int j = 0; j < Cols; ++j) {
         if (Cols > 1 && (rf_u32)j >= n) break;
         const float s = rf_warp_sum(sum[j]);
-        if (lane == 0) {
-            y[(rf_u64)j * rows + row] = bias != nullptr ? s + bias[row] : s;
+        if (parts == 1) {
+            if (lane == 0) y[(rf_u64)j * rows + row] = bias != nullptr ? s + bias[row] : s;
+        } else if (lane == 0) {
+            partial[part * Cols + j] = s;
+        }
+    }
+    if (parts > 1) {
+        __syncthreads();
+        if (part == 0 && lane < (rf_u32)Cols && lane < n) {
+            float s = partial[lane];
+            for (rf_u32 p = 1; p < parts; ++p) s += partial[p * Cols + lane];
+            y[(rf_u64)lane * rows + row] = bias != nullptr ? s + bias[row] : s;
         }
     }
 }
@@ -591,12 +605,15 @@ __device__ static __forceinline__ rf_u32 rf_warp_row() {
 template <float (*Part)(const rf_u8*, const rf_u8*, int), int Parts, int BlockBytes, int ActBytes,
           int BlockValues>
 __device__ static __forceinline__ void rf_matvec_q(const rf_u8* __restrict__ w, const rf_u8* __restrict__ a,
-                                                   float* __restrict__ y, rf_u32 rows, rf_u32 cols) {
-    const rf_u32 row = rf_warp_row();
+                                                   float* __restrict__ y, rf_u32 rows, rf_u32 cols,
+                                                   rf_u32 split) {
+    const rf_u32 row = split ? blockIdx.x : rf_warp_row();
     if (row >= rows) {
-        return; // the whole warp: `row` is the same for all its lanes
+        return; // the whole warp (or block): `row` is the same for all its lanes
     }
-    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, 1>(w, a, y, nullptr, row, rows, cols, 1);
+    const rf_u32 part = split ? rf_warp_id() : 0, parts = split ? blockDim.x / RF_WARP_SIZE : 1;
+    rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, 1>(w, a, y, nullptr, row, rows, cols, 1, part,
+                                                                       parts);
 }
 
 // Three products of one input in one launch (Q, K and V; or gate and up with
@@ -610,8 +627,11 @@ __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8
                                                     const rf_u8* a, float* y0, float* y1, float* y2,
                                                     const float* b0, const float* b1, const float* b2,
                                                     rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols,
-                                                    rf_u32 n) {
-    rf_u32 row = rf_warp_row();
+                                                    rf_u32 n, rf_u32 split) {
+    // A warp per row (and vector group), or with `split` a block, its warps
+    // splitting the row.
+    rf_u32 row = split ? blockIdx.x : rf_warp_row();
+    const rf_u32 part = split ? rf_warp_id() : 0, parts = split ? blockDim.x / RF_WARP_SIZE : 1;
     if (Cols < n) {
         // This warp's share of the vectors.
         const rf_u32 groups = (n + Cols - 1) / Cols;
@@ -628,78 +648,82 @@ __device__ static __forceinline__ void rf_matvec3_q(const rf_u8* w0, const rf_u8
         y2 += (rf_u64)first * rows2;
     }
     if (row < rows0) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w0, a, y0, b0, row, rows0, cols, n);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w0, a, y0, b0, row, rows0, cols, n, part, parts);
         return;
     }
     row -= rows0;
     if (row < rows1) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w1, a, y1, b1, row, rows1, cols, n);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w1, a, y1, b1, row, rows1, cols, n, part, parts);
         return;
     }
     row -= rows1;
     if (row < rows2) {
-        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w2, a, y2, b2, row, rows2, cols, n);
+        rf_matvec_q_row<Part, Parts, BlockBytes, ActBytes, BlockValues, Cols>(w2, a, y2, b2, row, rows2, cols, n, part, parts);
     }
 }
 
-// Launch shape of the _q8 kernels: a row per warp, 1-D blocks of whole warps (128
-// threads), grid = (ceil(rows / warps per block), 1, 1).
+// Launch shape of the _q8 kernels: 1-D blocks of whole warps (128 threads); with
+// split == 0 a row per warp, grid = (ceil(rows / warps per block), 1, 1); with
+// split != 0 a row per block, its warps taking the row's blocks in turn (more
+// warps for a matrix of few rows), grid = (rows, 1, 1). (The 3 and 3x8 forms
+// likewise, over all their rows and vector groups.)
 // void rf_matvec_<type>_q8(const uint8_t* w, const uint8_t* xq, float* y,
-//                          unsigned int rows, unsigned int cols)
+//                          unsigned int rows, unsigned int cols, unsigned int split)
 // xq: the activation vector quantized by rf_quantize_q8_0 (Q8_0-family weights,
 // 36-byte blocks) or rf_quantize_q8_k (K-quants).
-RF_KERNEL void rf_matvec_q8_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
+RF_KERNEL void rf_matvec_q8_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols, rf_u32 split) {
+    rf_matvec_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols, split);
 }
-RF_KERNEL void rf_matvec_q4_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
+RF_KERNEL void rf_matvec_q4_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols, rf_u32 split) {
+    rf_matvec_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols, split);
 }
-RF_KERNEL void rf_matvec_q5_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols);
+RF_KERNEL void rf_matvec_q5_0_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols, rf_u32 split) {
+    rf_matvec_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32>(w, a, y, rows, cols, split);
 }
-RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q4_k, 8, 144, 292, 256>(w, a, y, rows, cols);
+RF_KERNEL void rf_matvec_q4_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols, rf_u32 split) {
+    rf_matvec_q<rf_part_q4_k, 8, 144, 292, 256>(w, a, y, rows, cols, split);
 }
-RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols) {
-    rf_matvec_q<rf_part_q6_k, 8, 210, 292, 256>(w, a, y, rows, cols);
+RF_KERNEL void rf_matvec_q6_k_q8(const rf_u8* w, const rf_u8* a, float* y, rf_u32 rows, rf_u32 cols, rf_u32 split) {
+    rf_matvec_q<rf_part_q6_k, 8, 210, 292, 256>(w, a, y, rows, cols, split);
 }
 
 // void rf_matvec3_<type>_q8(const u8* w0, const u8* w1, const u8* w2, const u8* xq,
 //                           float* y0, float* y1, float* y2, const float* b0,
 //                           const float* b1, const float* b2, unsigned int rows0,
-//                           unsigned int rows1, unsigned int rows2, unsigned int cols)
+//                           unsigned int rows1, unsigned int rows2, unsigned int cols,
+//                           unsigned int split)
 // y_i = W_i x (+ b_i where b_i is not null) for three weights of one type sharing
 // the quantized input xq (see
 // rf_matvec3_q): grid = (rows0 + rows1 + rows2, 1, 1), blocks as the _q8 kernels.
 RF_KERNEL void rf_matvec3_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 split) {
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1, split);
 }
 RF_KERNEL void rf_matvec3_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 split) {
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1, split);
 }
 RF_KERNEL void rf_matvec3_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 split) {
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1, split);
 }
 RF_KERNEL void rf_matvec3_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 split) {
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1, split);
 }
 RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                  float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols) {
-    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1);
+                                 rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 split) {
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, 1>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, 1, split);
 }
 
 // Batched decode: up to RF_MV_BATCH sequences' tokens through the same weights.
 // void rf_matvec3x8_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2, rows0, rows1,
-//                             rows2, cols, unsigned int n)
+//                             rows2, cols, unsigned int n, unsigned int split)
 // As rf_matvec3_<type>_q8 for n <= RF_MV_BATCH activation vectors: xq holds the n
 // vectors' blocks one after another, y_i[j][rows_i] vector j's products. Each
 // output is summed exactly as the one-vector kernel sums it. A warp takes
@@ -709,28 +733,28 @@ RF_KERNEL void rf_matvec3_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8*
 #define RF_MV_COLS 2
 RF_KERNEL void rf_matvec3x8_q8_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n, rf_u32 split) {
+    rf_matvec3_q<rf_part_q8_0, 2, 34, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n, split);
 }
 RF_KERNEL void rf_matvec3x8_q4_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n, rf_u32 split) {
+    rf_matvec3_q<rf_part_q4_0, 1, 18, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n, split);
 }
 RF_KERNEL void rf_matvec3x8_q5_0_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n, rf_u32 split) {
+    rf_matvec3_q<rf_part_q5_0, 1, 22, RF_Q8_0X_BYTES, 32, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n, split);
 }
 RF_KERNEL void rf_matvec3x8_q4_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n, rf_u32 split) {
+    rf_matvec3_q<rf_part_q4_k, 8, 144, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n, split);
 }
 RF_KERNEL void rf_matvec3x8_q6_k_q8(const rf_u8* w0, const rf_u8* w1, const rf_u8* w2, const rf_u8* a, float* y0,
                                    float* y1, float* y2, const float* b0, const float* b1, const float* b2,
-                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n) {
-    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n);
+                                   rf_u32 rows0, rf_u32 rows1, rf_u32 rows2, rf_u32 cols, rf_u32 n, rf_u32 split) {
+    rf_matvec3_q<rf_part_q6_k, 8, 210, 292, 256, RF_MV_COLS>(w0, w1, w2, a, y0, y1, y2, b0, b1, b2, rows0, rows1, rows2, cols, n, split);
 }
 
 // F16 weights against activations rounded to f16 on the fly (as ggml-cpu rounds

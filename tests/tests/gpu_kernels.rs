@@ -19,9 +19,10 @@ fn module(device: &Device, which: KernelModule) -> Module {
         .unwrap_or_else(|e| panic!("loading {} for {arch}: {e}", which.name()))
 }
 
-/// Launches an `rf_matvec_*` kernel (one warp per row):
-/// `rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq, float* y,
-/// u32 rows, u32 cols)`.
+/// Launches an `rf_matvec_*` kernel: `rf_matvec_<type>(const u8* w, const
+/// float* x, float* y, u32 rows, u32 cols)` or `rf_matvec_<type>_q8(w, const u8*
+/// xq, y, rows, cols, u32 split)`.
+#[allow(clippy::too_many_arguments)]
 fn launch_matvec<X>(
     stream: &Stream,
     function: &rocmforge_hip::Function<'_>,
@@ -30,31 +31,26 @@ fn launch_matvec<X>(
     y: &DeviceBuffer<f32>,
     rows: usize,
     cols: usize,
+    split: bool,
 ) {
-    // One warp per row (the _q8 kernels in blocks of 128 threads).
-    let threads = if function.name().ends_with("_q8") {
-        128
-    } else {
-        256
-    };
+    // One warp per row (the _q8 kernels in blocks of 128 threads), or with
+    // `split` (_q8 kernels only) a block per row.
+    let q8 = function.name().ends_with("_q8");
+    let threads = if q8 { 128 } else { 256 };
     let warps = threads as usize / stream.device().warp_size().unwrap();
+    let blocks = if split { rows } else { rows.div_ceil(warps) };
     let config = LaunchConfig {
-        grid: (rows.div_ceil(warps) as u32, 1, 1),
+        grid: (blocks as u32, 1, 1),
         block: (threads, 1, 1),
         shared_bytes: 0,
     };
-    let (r, c) = (rows as u32, cols as u32);
+    let (r, c, split) = (rows as u32, cols as u32, u32::from(split));
     // SAFETY: the callers pass w with rows x cols values of the kernel's type, x
-    // with the cols activations it reads (floats or their blocks) and y rows floats.
+    // with the cols activations it reads (floats or their blocks) and y rows floats;
+    // the _q8 kernels take the split flag last.
     unsafe {
-        stream
-            .launch(function)
-            .arg(w)
-            .arg(x)
-            .arg(y)
-            .arg(&r)
-            .arg(&c)
-            .run(config)
+        let launch = stream.launch(function).arg(w).arg(x).arg(y).arg(&r).arg(&c);
+        if q8 { launch.arg(&split) } else { launch }.run(config)
     }
     .unwrap();
 }
@@ -605,7 +601,7 @@ fn quantized_matvec_matches_dequantized_weights() {
         stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
         let dy = device.alloc::<f32>(rows).unwrap();
         let function = module.function(kernel).unwrap();
-        launch_matvec(&stream, &function, &dw, &dx, &dy, rows, cols);
+        launch_matvec(&stream, &function, &dw, &dx, &dy, rows, cols, false);
         let mut y = vec![0f32; rows];
         stream.download(&dy.as_view(), &mut y).unwrap();
         let mut worst = 0f64;
@@ -674,9 +670,20 @@ fn activation_quantization_and_q8_matvec_match_the_cpu() {
     stream.upload(&mut dw.as_view_mut(), &bytes).unwrap();
     let dy = device.alloc::<f32>(rows).unwrap();
     let matvec = module.function("rf_matvec_q4_0_q8").unwrap();
-    launch_matvec(&stream, &matvec, &dw, &dq, &dy, rows, cols);
+    // A block per row (its warps splitting the row) gives the same products up
+    // to the order of the float sums.
+    launch_matvec(&stream, &matvec, &dw, &dq, &dy, rows, cols, true);
+    let mut split = vec![0f32; rows];
+    stream.download(&dy.as_view(), &mut split).unwrap();
+    launch_matvec(&stream, &matvec, &dw, &dq, &dy, rows, cols, false);
     let mut y = vec![0f32; rows];
     stream.download(&dy.as_view(), &mut y).unwrap();
+    for (row, (&a, &b)) in split.iter().zip(&y).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "row {row} split: {a} vs {b}"
+        );
+    }
     let f16_at = |b: &[u8]| half::f16::from_le_bytes([b[0], b[1]]).to_f32();
     for (row, &got) in y.iter().enumerate() {
         let w = &bytes[row * (cols / 32) * 18..(row + 1) * (cols / 32) * 18];

@@ -39,6 +39,12 @@ const MATVEC_Q8_THREADS: u32 = 128;
 /// Input rows one launch of the batched matrix-vector kernels multiplies
 /// (`RF_MV_BATCH` in kernels/quant_matvec.hip).
 const MATVEC_BATCH: usize = 8;
+
+/// Weights with fewer rows than this take a block of warps per row in the
+/// quantized-activation kernels: a warp per row would leave too few warps to
+/// keep the GPU's memory busy (an H100 holds 132 × 64 warps; the 4096-row
+/// products of an 8B model reached 47 % of its bandwidth with a warp each).
+const SPLIT_BELOW_ROWS: usize = 16384;
 /// Input rows one warp of those kernels takes (`RF_MV_COLS`): a weight row
 /// goes to as many warps as it needs for all the inputs.
 const MATVEC_COLS: usize = 2;
@@ -222,7 +228,7 @@ impl GpuBackend<'_> {
         for first_row in (0..rows).step_by(MATVEC_BATCH) {
             let n = (rows - first_row).min(MATVEC_BATCH);
             let warps_per_row = if rows > 1 { n.div_ceil(MATVEC_COLS) } else { 1 };
-            let config = self.matvec_q8_config(weight_rows * warps_per_row);
+            let (config, split) = self.matvec_q8_launch(weight_rows, warps_per_row);
             let xq = self.scratch.xq.slice(first_row * row_bytes..)?;
             let ys = (0..3)
                 .map(|i| {
@@ -238,7 +244,7 @@ impl GpuBackend<'_> {
             let counts: Vec<u32> = outputs.iter().map(|&r| r as u32).collect();
             let n32 = n as u32;
             // Kernel: rf_matvec3[x8]_<type>_q8(w0, w1, w2, xq, y0, y1, y2, b0, b1, b2,
-            // rows0, rows1, rows2, cols[, n]); an absent product has 0 rows and repeats
+            // rows0, rows1, rows2, cols[, n], split); an absent product has 0 rows and repeats
             // the first's pointers (never read).
             // SAFETY: every tensor holds its rows x cols values of the one type (checked
             // at load, same cols), xq from `first_row` on the n rows' blocks (quantized
@@ -266,21 +272,33 @@ impl GpuBackend<'_> {
                 if rows > 1 {
                     launch = launch.arg(&n32);
                 }
-                launch.run(config)
+                launch.arg(&split).run(config)
             }?;
         }
         Ok(())
     }
 
-    /// The launch of a `_q8` kernel over `warps` warps (a warp per weight row,
-    /// or several for several inputs).
-    fn matvec_q8_config(&self, warps: usize) -> LaunchConfig {
+    /// The launch of a `_q8` kernel over `weight_rows` rows, each taken by
+    /// `warps_per_row` warps' worth of inputs, and its `split` argument: a
+    /// weight with fewer than [`SPLIT_BELOW_ROWS`] rows gets a block per row
+    /// (and input group), its warps splitting the row; a larger one a warp.
+    /// The choice depends on the weight alone, so a sequence's products sum in
+    /// the same order in any batch.
+    fn matvec_q8_launch(&self, weight_rows: usize, warps_per_row: usize) -> (LaunchConfig, u32) {
+        let warps = weight_rows * warps_per_row;
+        let split = weight_rows < SPLIT_BELOW_ROWS;
         let per_block = (MATVEC_Q8_THREADS as usize / self.warp_size).max(1);
-        LaunchConfig {
-            grid: (warps.div_ceil(per_block) as u32, 1, 1),
+        let blocks = if split {
+            warps
+        } else {
+            warps.div_ceil(per_block)
+        };
+        let config = LaunchConfig {
+            grid: (blocks as u32, 1, 1),
             block: (MATVEC_Q8_THREADS, 1, 1),
             shared_bytes: 0,
-        }
+        };
+        (config, u32::from(split))
     }
 
     /// Quantizes `rows` rows of `x` (`cols` values each) into `scratch.xq` with
@@ -342,34 +360,39 @@ impl GpuBackend<'_> {
             self.quantize_input(x, weight.cols, quantize, in_scratch, 1)?;
         }
         let function = self.module(KernelModule::QuantMatvec).function(name)?;
-        let config = if quantizer.is_some() {
-            self.matvec_q8_config(weight.rows)
+        let (config, split) = if quantizer.is_some() {
+            self.matvec_q8_launch(weight.rows, 1)
         } else {
             // One warp per row.
             let rows_per_block = BLOCK as usize / self.warp_size;
-            LaunchConfig {
+            let config = LaunchConfig {
                 grid: (weight.rows.div_ceil(rows_per_block) as u32, 1, 1),
                 block: (BLOCK, 1, 1),
                 shared_bytes: 0,
-            }
+            };
+            (config, 0)
         };
         let (w_rows, cols) = (weight.rows as u32, weight.cols as u32);
         for row in 0..rows {
             let x_row = x.slice(row * weight.cols..(row + 1) * weight.cols)?;
             let y_row = y.slice(row * weight.rows..(row + 1) * weight.rows)?;
-            // Kernel: rf_matvec_<type>[_q8](const u8* w, const float* x | const u8* xq,
-            // float* y, u32 rows, u32 cols).
+            // Kernel: rf_matvec_<type>(const u8* w, const float* x, float* y, u32 rows,
+            // u32 cols) or rf_matvec_<type>_q8(w, const u8* xq, y, rows, cols, u32 split).
             // SAFETY: the tensor holds rows x cols values of its type (checked at load),
             // x_row cols floats or xq their blocks (quantized above, one row), y_row rows
             // floats (scratch).
             unsafe {
                 let launch = self.stream.launch(&function).arg(&tensor.data);
-                let launch = if quantizer.is_some() {
-                    launch.arg(&self.scratch.xq)
-                } else {
-                    launch.arg(&x_row)
-                };
-                launch.arg(&y_row).arg(&w_rows).arg(&cols).run(config)
+                match quantizer {
+                    Some(_) => launch
+                        .arg(&self.scratch.xq)
+                        .arg(&y_row)
+                        .arg(&w_rows)
+                        .arg(&cols)
+                        .arg(&split),
+                    None => launch.arg(&x_row).arg(&y_row).arg(&w_rows).arg(&cols),
+                }
+                .run(config)
             }?;
         }
         Ok(())
